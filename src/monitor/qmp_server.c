@@ -92,7 +92,8 @@ void qmp_event(const char *name, json_object *data)
     json_object_object_add(ts, "microseconds", json_object_new_int64(tv.tv_usec));
     json_object *ev = json_object_new_object();
     json_object_object_add(ev, "event", json_object_new_string(name));
-    json_object_object_add(ev, "data", data ? data : json_object_new_object());
+    if (data)   /* QEMU omits "data" for events that carry none */
+        json_object_object_add(ev, "data", data);
     json_object_object_add(ev, "timestamp", ts);
     pthread_mutex_lock(&srv.lock);
     for (int i = 0; i < srv.nclients; i++)
