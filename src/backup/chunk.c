@@ -1,0 +1,108 @@
+/* Chunk hashing and (de)compression; see chunk.h for the format. */
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "backup/chunk.h"
+#include "util/error.h"
+
+int chunk_hash(const void *data, size_t len, uint8_t hash[REPO_HASH_LEN])
+{
+    unsigned int n = 0;
+    if (!EVP_Digest(data, len, hash, &n, EVP_sha256(), NULL) || n != REPO_HASH_LEN)
+        return err_set(EIO, "SHA-256 failed");
+    return 0;
+}
+
+bool chunk_is_zero(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    /* Compare the buffer with itself shifted by 16 bytes after checking the
+     * first 16: a fast, alignment-free all-zero test. */
+    size_t head = len < 16 ? len : 16;
+    for (size_t i = 0; i < head; i++)
+        if (p[i])
+            return false;
+    return len <= 16 || !memcmp(p, p + 16, len - 16);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+int chunk_encode(const void *data, size_t len, void **out, size_t *out_len)
+{
+    if (len > REPO_MAX_CHUNK_SIZE)
+        return err_set(EINVAL, "chunk of %zu bytes is too large", len);
+    size_t bound = ZSTD_compressBound(len);
+    uint8_t *buf = malloc(CHUNK_HEADER_LEN + (bound > len ? bound : len));
+    if (!buf)
+        return err_set(ENOMEM, "out of memory");
+    size_t clen = ZSTD_compress(buf + CHUNK_HEADER_LEN, bound, data, len, 3);
+    uint8_t codec = CHUNK_CODEC_ZSTD;
+    if (ZSTD_isError(clen) || clen >= len) {
+        /* Incompressible data is stored as is: smaller and faster to read. */
+        memcpy(buf + CHUNK_HEADER_LEN, data, len);
+        clen = len;
+        codec = CHUNK_CODEC_NONE;
+    }
+    memcpy(buf, CHUNK_MAGIC, 4);
+    buf[4] = 1;
+    buf[5] = codec;
+    buf[6] = buf[7] = 0;
+    put32(buf + 8, (uint32_t)len);
+    put32(buf + 12, (uint32_t)clen);
+    *out = buf;
+    *out_len = CHUNK_HEADER_LEN + clen;
+    return 0;
+}
+
+int chunk_decode(const void *enc, size_t enc_len, const uint8_t hash[REPO_HASH_LEN],
+                 void *buf, size_t buflen, const char *name)
+{
+    const uint8_t *e = enc;
+    if (enc_len < CHUNK_HEADER_LEN || memcmp(e, CHUNK_MAGIC, 4) || e[4] != 1)
+        return err_set(EBADMSG, "chunk %s is damaged: bad header", name);
+    uint32_t len = get32(e + 8), clen = get32(e + 12);
+    if (len > REPO_MAX_CHUNK_SIZE || clen != enc_len - CHUNK_HEADER_LEN)
+        return err_set(EBADMSG, "chunk %s is damaged: bad lengths", name);
+    if (len > buflen)
+        return err_set(EBADMSG, "chunk %s is damaged: %u bytes, more than the %zu expected",
+                       name, len, buflen);
+    if (e[5] == CHUNK_CODEC_NONE) {
+        if (clen != len)
+            return err_set(EBADMSG, "chunk %s is damaged: bad lengths", name);
+        memcpy(buf, e + CHUNK_HEADER_LEN, len);
+    } else if (e[5] == CHUNK_CODEC_ZSTD) {
+        size_t n = ZSTD_decompress(buf, len, e + CHUNK_HEADER_LEN, clen);
+        if (ZSTD_isError(n) || n != len)
+            return err_set(EBADMSG, "chunk %s is damaged: %s", name,
+                           ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short data");
+    } else {
+        return err_set(EBADMSG, "chunk %s is damaged: unknown codec %u", name, e[5]);
+    }
+    uint8_t h[REPO_HASH_LEN];
+    int ret = chunk_hash(buf, len, h);
+    if (ret < 0)
+        return ret;
+    if (memcmp(h, hash, REPO_HASH_LEN))
+        return err_set(EBADMSG, "chunk %s is damaged: content does not match its hash", name);
+    return (int)len;
+}
+
+void chunk_path(const uint8_t hash[REPO_HASH_LEN], char path[CHUNK_PATH_LEN])
+{
+    char hex[2 * REPO_HASH_LEN + 1];
+    repo_hash_to_hex(hash, hex);
+    memcpy(path, "chunks/", 7);
+    memcpy(path + 7, hex, 2);
+    path[9] = '/';
+    memcpy(path + 10, hex, sizeof(hex));
+}
