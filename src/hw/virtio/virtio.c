@@ -62,7 +62,7 @@ bool virtio_features_ok(VirtioDevice *d)
     return true;
 }
 
-static void raise(VirtioDevice *d, uint32_t isr_bit)
+static void raise_isr(VirtioDevice *d, uint32_t isr_bit)
 {
     d->isr |= isr_bit;
     if (d->transport)
@@ -74,14 +74,14 @@ void virtio_notify(VirtioDevice *d, int q)
     if (q < 0 || q >= d->nqueues)
         return;
     if (vq_should_notify(&d->vq[q], d->bus))
-        raise(d, VIRTIO_ISR_QUEUE);
+        raise_isr(d, VIRTIO_ISR_QUEUE);
 }
 
 void virtio_notify_config(VirtioDevice *d)
 {
     d->config_generation++;
     if (d->status & VIRTIO_STATUS_DRIVER_OK)
-        raise(d, VIRTIO_ISR_CONFIG);
+        raise_isr(d, VIRTIO_ISR_CONFIG);
 }
 
 void virtio_mark_broken(VirtioDevice *d, const char *why)
@@ -93,7 +93,7 @@ void virtio_mark_broken(VirtioDevice *d, const char *why)
             d->ops->name, why);
     d->status |= VIRTIO_STATUS_NEEDS_RESET;
     if (d->status & VIRTIO_STATUS_DRIVER_OK)
-        raise(d, VIRTIO_ISR_CONFIG);
+        raise_isr(d, VIRTIO_ISR_CONFIG);
 }
 
 int virtio_pop(VirtioDevice *d, int q, VirtQueueElem *e)

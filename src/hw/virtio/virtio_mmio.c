@@ -193,11 +193,13 @@ int virtio_mmio_attach(VirtMachine *m, VirtioDevice *d)
     d->transport_opaque = t;
     int r = bus_add_mmio(&m->bus, VIRT_VIRTIO_BASE + (uint64_t)slot * VIRT_VIRTIO_SIZE,
                          VIRT_VIRTIO_SIZE, &virtio_mmio_ops, t, d->id);
-    if (r == 0)
-        r = machine_add_reset_hook(m, mmio_reset, t);
-    if (r == 0)
-        r = machine_add_cleanup_hook(m, mmio_cleanup, t);
     if (r < 0) {
+        free(t);
+        return r;
+    }
+    if ((r = machine_add_reset_hook(m, mmio_reset, t)) < 0 ||
+        (r = machine_add_cleanup_hook(m, mmio_cleanup, t)) < 0) {
+        bus_del_mmio(&m->bus, VIRT_VIRTIO_BASE + (uint64_t)slot * VIRT_VIRTIO_SIZE, t);
         free(t);
         return r;
     }
