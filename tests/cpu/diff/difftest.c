@@ -1,0 +1,347 @@
+/* Differential test of quail's RV64GC hart against qemu-riscv64.
+ *
+ *   difftest --runner PATH [--qemu PATH] [--seed S] [--count N] [--batch K]
+ *            [--first I] [--max-report R] [--qemu-twice] [--no-quail]
+ *   difftest --dump I [--seed S]        print program I and its disassembly
+ *
+ * Programs S:first .. S:first+N-1 are generated, written in batches of K to a
+ * temporary file, run by the riscv64 runner under qemu-riscv64 (one process
+ * per batch, in the background) while quail runs the same batch in-process;
+ * the final registers, fcsr and data buffer must be identical.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "gen.h"
+#include "quailrun.h"
+#include "util/error.h"
+
+extern char **environ;
+
+typedef struct Opts {
+    const char *runner, *qemu, *objdump;
+    uint64_t seed, first, count, batch, max_report, max_insns;
+    bool qemu_twice, no_quail, dump, keep;
+    uint64_t dump_index;
+} Opts;
+
+static const char *const xname[32] = {
+    "zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0", "a1", "a2", "a3",
+    "a4", "a5", "a6", "a7", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11",
+    "t3", "t4", "t5", "t6",
+};
+
+static char tmpdir[256];
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: difftest --runner DIFFRUNNER [--qemu qemu-riscv64] [--seed S] [--count N]\n"
+            "                [--first I] [--batch K] [--max-report R] [--qemu-twice] [--no-quail] [--keep]\n"
+            "       difftest --dump I [--seed S]\n");
+}
+
+static int parse_opts(int argc, char **argv, Opts *o)
+{
+    *o = (Opts){ .qemu = "qemu-riscv64", .objdump = "riscv64-linux-gnu-objdump", .seed = 1,
+                 .count = 10000, .batch = 1000, .max_report = 5, .max_insns = 200000 };
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--qemu-twice")) { o->qemu_twice = true; continue; }
+        if (!strcmp(a, "--no-quail")) { o->no_quail = true; continue; }
+        if (!strcmp(a, "--keep")) { o->keep = true; continue; }
+        if (!v) { usage(); return -1; }
+        i++;
+        if (!strcmp(a, "--runner")) o->runner = v;
+        else if (!strcmp(a, "--qemu")) o->qemu = v;
+        else if (!strcmp(a, "--objdump")) o->objdump = v;
+        else if (!strcmp(a, "--seed")) o->seed = strtoull(v, NULL, 0);
+        else if (!strcmp(a, "--first")) o->first = strtoull(v, NULL, 0);
+        else if (!strcmp(a, "--count")) o->count = strtoull(v, NULL, 0);
+        else if (!strcmp(a, "--batch")) o->batch = strtoull(v, NULL, 0);
+        else if (!strcmp(a, "--max-report")) o->max_report = strtoull(v, NULL, 0);
+        else if (!strcmp(a, "--dump")) { o->dump = true; o->dump_index = strtoull(v, NULL, 0); }
+        else { usage(); return -1; }
+    }
+    if (!o->batch)
+        o->batch = 1;
+    if (!o->dump && !o->runner) {
+        usage();
+        return -1;
+    }
+    return 0;
+}
+
+static void disassemble(const Opts *o, const DiffProg *p)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "%s/prog.bin", tmpdir);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return;
+    fwrite(p->code, 1, p->hdr.code_len, f);
+    fclose(f);
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd),
+             "%s -D -b binary -m riscv:rv64 --adjust-vma=0x%llx '%s' | tail -n +8",
+             o->objdump, (unsigned long long)DIFF_CODE, path);
+    fflush(stdout);
+    if (system(cmd) != 0)
+        printf("(objdump failed: %s)\n", cmd);
+}
+
+static void print_prog(const Opts *o, const DiffProg *p)
+{
+    const DiffProgHdr *h = &p->hdr;
+    printf("  base register x%u (%s) = 0x%llx, code %u bytes at 0x%llx, fcsr 0x%llx\n",
+           h->base_reg, xname[h->base_reg], (unsigned long long)DIFF_DATA_MID, h->code_len,
+           (unsigned long long)DIFF_CODE, (unsigned long long)h->fcsr);
+    printf("  initial x:");
+    for (unsigned i = 1; i < 32; i++)
+        printf("%s x%u=%llx", i % 4 == 0 ? "\n   " : "", i, (unsigned long long)h->x[i]);
+    printf("\n  initial f:");
+    for (unsigned i = 0; i < 32; i++)
+        printf("%s f%u=%llx", i % 4 == 0 ? "\n   " : "", i, (unsigned long long)h->f[i]);
+    printf("\n");
+    disassemble(o, p);
+}
+
+/* Prints the differences; returns true when the records match. */
+static bool compare(const DiffRecord *q, const DiffRecord *r, bool print)
+{
+    bool same = true;
+    if (r->status != DIFF_OK) {
+        if (print) {
+            if (r->status == DIFF_TRAPPED)
+                printf("  quail trapped: mcause %llu at mepc 0x%llx\n",
+                       (unsigned long long)(r->aux & 0xff), (unsigned long long)(r->aux >> 8));
+            else
+                printf("  quail did not reach the end (pc 0x%llx)\n",
+                       (unsigned long long)r->aux);
+        }
+        same = false;
+    }
+    for (unsigned i = 1; i < 32; i++) {
+        if (q->x[i] != r->x[i]) {
+            same = false;
+            if (print)
+                printf("  x%-2u %-4s qemu 0x%016llx quail 0x%016llx\n", i, xname[i],
+                       (unsigned long long)q->x[i], (unsigned long long)r->x[i]);
+        }
+    }
+    for (unsigned i = 0; i < 32; i++) {
+        if (q->f[i] != r->f[i]) {
+            same = false;
+            if (print)
+                printf("  f%-2u      qemu 0x%016llx quail 0x%016llx\n", i,
+                       (unsigned long long)q->f[i], (unsigned long long)r->f[i]);
+        }
+    }
+    if (q->fcsr != r->fcsr) {
+        same = false;
+        if (print)
+            printf("  fcsr     qemu 0x%02llx quail 0x%02llx (fflags NV DZ OF UF NX = bits 4..0)\n",
+                   (unsigned long long)q->fcsr, (unsigned long long)r->fcsr);
+    }
+    if (q->csum != r->csum) {
+        same = false;
+        if (print) {
+            printf("  data checksum qemu %016llx quail %016llx\n", (unsigned long long)q->csum,
+                   (unsigned long long)r->csum);
+            unsigned shown = 0;
+            for (unsigned i = 0; i < DIFF_DATA_SIZE && shown < 16; i += 8) {
+                if (memcmp(q->data + i, r->data + i, 8)) {
+                    uint64_t a, b;
+                    memcpy(&a, q->data + i, 8);
+                    memcpy(&b, r->data + i, 8);
+                    printf("  mem[0x%llx] qemu 0x%016llx quail 0x%016llx\n",
+                           (unsigned long long)(DIFF_DATA + i), (unsigned long long)a,
+                           (unsigned long long)b);
+                    shown++;
+                }
+            }
+        }
+    }
+    return same;
+}
+
+static int write_batch(const char *path, uint64_t seed, uint64_t first, uint64_t n, DiffProg *p)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return err_set_errno(errno, "difftest: %s", path);
+    static const uint8_t zeros[8];
+    for (uint64_t i = 0; i < n; i++) {
+        diff_gen(seed, first + i, p);
+        uint32_t pad = ((p->hdr.code_len + 7) & ~7u) - p->hdr.code_len;
+        if (fwrite(&p->hdr, sizeof(p->hdr), 1, f) != 1 ||
+            fwrite(p->code, 1, p->hdr.code_len, f) != p->hdr.code_len ||
+            fwrite(zeros, 1, pad, f) != pad) {
+            fclose(f);
+            return err_set_errno(EIO, "difftest: writing %s", path);
+        }
+    }
+    if (fclose(f))
+        return err_set_errno(errno, "difftest: %s", path);
+    return 0;
+}
+
+static int spawn_runner(const Opts *o, const char *batch, const char *out, pid_t *pid)
+{
+    char *argv[] = { (char *)o->qemu, (char *)o->runner, (char *)batch, (char *)out, NULL };
+    int rc = posix_spawnp(pid, o->qemu, NULL, NULL, argv, environ);
+    if (rc)
+        return err_set_errno(rc, "difftest: cannot start %s", o->qemu);
+    return 0;
+}
+
+/* Reads up to n records; returns how many the runner completed. */
+static uint64_t read_records(const char *path, DiffRecord *recs, uint64_t n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    uint64_t got = fread(recs, sizeof(*recs), n, f);
+    fclose(f);
+    return got;
+}
+
+static int wait_runner(pid_t pid)
+{
+    int st;
+    while (waitpid(pid, &st, 0) < 0) {
+        if (errno != EINTR)
+            return -1;
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void cleanup_tmp(void)
+{
+    if (!tmpdir[0])
+        return;
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "difftest: could not remove %s\n", tmpdir);
+}
+
+int main(int argc, char **argv)
+{
+    Opts o;
+    if (parse_opts(argc, argv, &o) < 0)
+        return 2;
+    const char *tbase = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(tmpdir, sizeof(tmpdir), "%s/quail-difftest-XXXXXX", tbase);
+    if (!mkdtemp(tmpdir)) {
+        perror("difftest: mkdtemp");
+        return 1;
+    }
+    if (o.keep)
+        printf("difftest: keeping batch and records in %s\n", tmpdir);
+    else
+        atexit(cleanup_tmp);
+
+    DiffProg *prog = malloc(sizeof(*prog));
+    DiffRecord *qrec = calloc(o.batch, sizeof(*qrec));
+    DiffRecord *qrec2 = o.qemu_twice ? calloc(o.batch, sizeof(*qrec2)) : NULL;
+    if (!prog || !qrec || (o.qemu_twice && !qrec2)) {
+        fprintf(stderr, "difftest: out of memory\n");
+        return 1;
+    }
+    if (o.dump) {
+        diff_gen(o.seed, o.dump_index, prog);
+        printf("program %llu of seed %llu\n", (unsigned long long)o.dump_index,
+               (unsigned long long)o.seed);
+        print_prog(&o, prog);
+        return 0;
+    }
+    QuailRunner *qr = NULL;
+    if (!o.no_quail && !(qr = quailrun_new())) {
+        fprintf(stderr, "difftest: %s\n", err_msg());
+        return 1;
+    }
+
+    char bpath[300], opath[300], opath2[300];
+    snprintf(bpath, sizeof(bpath), "%s/batch.bin", tmpdir);
+    snprintf(opath, sizeof(opath), "%s/qemu.bin", tmpdir);
+    snprintf(opath2, sizeof(opath2), "%s/qemu2.bin", tmpdir);
+    uint64_t done = 0, fails = 0, reported = 0;
+    for (uint64_t start = o.first; start < o.first + o.count; start += o.batch) {
+        uint64_t n = o.first + o.count - start < o.batch ? o.first + o.count - start : o.batch;
+        pid_t pid, pid2 = 0;
+        if (write_batch(bpath, o.seed, start, n, prog) < 0 ||
+            spawn_runner(&o, bpath, opath, &pid) < 0 ||
+            (o.qemu_twice && spawn_runner(&o, bpath, opath2, &pid2) < 0)) {
+            fprintf(stderr, "difftest: %s\n", err_msg());
+            return 1;
+        }
+        /* quail runs while QEMU works on the same batch */
+        DiffRecord *mine = NULL;
+        if (qr) {
+            mine = calloc(n, sizeof(*mine));
+            if (!mine) {
+                fprintf(stderr, "difftest: out of memory\n");
+                return 1;
+            }
+            for (uint64_t i = 0; i < n; i++) {
+                diff_gen(o.seed, start + i, prog);
+                quailrun_prog(qr, &prog->hdr, prog->code, o.max_insns, &mine[i]);
+            }
+        }
+        int rc = wait_runner(pid);
+        uint64_t got = read_records(opath, qrec, n);
+        if (rc != 0 || got != n) {
+            printf("FAIL seed %llu program %llu: the qemu runner stopped (status %d) after %llu "
+                   "of %llu programs\n", (unsigned long long)o.seed,
+                   (unsigned long long)(start + got), rc, (unsigned long long)got,
+                   (unsigned long long)n);
+            diff_gen(o.seed, start + got, prog);
+            print_prog(&o, prog);
+            free(mine);
+            quailrun_free(qr);
+            return 1;
+        }
+        if (o.qemu_twice) {
+            int rc2 = wait_runner(pid2);
+            uint64_t got2 = read_records(opath2, qrec2, n);
+            if (rc2 != 0 || got2 != n || memcmp(qrec, qrec2, n * sizeof(*qrec))) {
+                printf("FAIL: two qemu runs of the batch at %llu differ\n",
+                       (unsigned long long)start);
+                fails++;
+            }
+        }
+        for (uint64_t i = 0; qr && i < n; i++) {
+            if (compare(&qrec[i], &mine[i], false))
+                continue;
+            fails++;
+            if (reported < o.max_report) {
+                reported++;
+                printf("MISMATCH seed %llu program %llu (reproduce: difftest --runner R --seed "
+                       "%llu --first %llu --count 1; show: difftest --dump %llu --seed %llu)\n",
+                       (unsigned long long)o.seed, (unsigned long long)(start + i),
+                       (unsigned long long)o.seed, (unsigned long long)(start + i),
+                       (unsigned long long)(start + i), (unsigned long long)o.seed);
+                compare(&qrec[i], &mine[i], true);
+                diff_gen(o.seed, start + i, prog);
+                print_prog(&o, prog);
+            }
+        }
+        free(mine);
+        done += n;
+    }
+    bool ran_quail = qr != NULL;
+    quailrun_free(qr);
+    printf("difftest: seed %llu, %llu programs, %llu mismatches%s\n", (unsigned long long)o.seed,
+           (unsigned long long)done, (unsigned long long)fails,
+           ran_quail ? "" : " (qemu only, quail not run)");
+    return fails ? 1 : 0;
+}

@@ -1,0 +1,19 @@
+/* Random RV64GC program generator for the differential test. */
+#ifndef DIFF_GEN_H
+#define DIFF_GEN_H
+
+#include <stdint.h>
+
+#include "layout.h"
+
+typedef struct DiffProg {
+    DiffProgHdr hdr;
+    uint8_t code[DIFF_CODE_MAX];
+} DiffProg;
+
+/* Fills p with program number index of seed: deterministic, host independent.
+ * The program ends by jumping to DIFF_STUB with hdr.base_reg still holding
+ * DIFF_DATA_MID; every memory access stays in the data buffer. */
+void diff_gen(uint64_t seed, uint64_t index, DiffProg *p);
+
+#endif
