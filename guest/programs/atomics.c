@@ -161,18 +161,31 @@ int main(int argc, char **argv)
     for (long i = 0; i < QCAP; i++)
         g.cells[i].seq = i;
 
+    /* Pin to the harts actually online (our inherited mask), not 0..N-1:
+     * if a hart failed to start its id is missing from the set. */
+    cpu_set_t online;
+    if (sched_getaffinity(0, sizeof online, &online) < 0)
+        fail("sched_getaffinity: %s", strerror(errno));
+    if (CPU_COUNT(&online) != nthreads)
+        fail("%d harts in our affinity mask but %ld online", CPU_COUNT(&online), nthreads);
+    int cpus[MAX_THREADS], ncpu = 0;
+    for (int c = 0; c < CPU_SETSIZE && ncpu < nthreads; c++)
+        if (CPU_ISSET(c, &online))
+            cpus[ncpu++] = c;
+
     static struct worker w[MAX_THREADS];
     pthread_barrier_init(&start_barrier, NULL, (unsigned)nthreads);
     for (long i = 0; i < nthreads; i++) {
         pthread_attr_t attr;
         cpu_set_t set;
         CPU_ZERO(&set);
-        CPU_SET(i, &set);
+        CPU_SET(cpus[i], &set);
         pthread_attr_init(&attr);
         pthread_attr_setaffinity_np(&attr, sizeof set, &set);
         w[i].idx = i;
-        if (pthread_create(&w[i].tid, &attr, work, &w[i]) != 0)
-            fail("pthread_create %ld", i);
+        int rc = pthread_create(&w[i].tid, &attr, work, &w[i]);
+        if (rc != 0)
+            fail("pthread_create for hart %d: %s", cpus[i], strerror(rc));
         pthread_attr_destroy(&attr);
     }
     long pushed = 0, popped = 0;
@@ -181,8 +194,8 @@ int main(int argc, char **argv)
         pthread_join(w[i].tid, NULL);
         pushed += w[i].pushed_sum;
         popped += w[i].popped_sum;
-        if (w[i].cpu_seen != i) {
-            fprintf(stderr, "thread %ld ran on hart %d, not its own\n", i, w[i].cpu_seen);
+        if (w[i].cpu_seen != cpus[i]) {
+            fprintf(stderr, "thread %ld ran on hart %d, not %d\n", i, w[i].cpu_seen, cpus[i]);
             bad = 1;
         }
     }
