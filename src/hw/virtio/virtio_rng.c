@@ -9,6 +9,7 @@
 #include "hw/virt.h"
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/virtio_mmio.h"
+#include "hw/virtio/virtio_pci.h"
 #include "util/error.h"
 
 #define VIRTIO_ID_RNG 4
@@ -84,3 +85,15 @@ static const DeviceType virtio_rng_device = {
     "virtio-rng-device", "virtio entropy source on a virtio-mmio slot", rng_device_create,
 };
 DEVICE_TYPE_REGISTER(virtio_rng_device)
+
+static int rng_pci_create(VirtMachine *m, const KvList *opts)
+{
+    VirtioRng *rng = NULL;
+    int r = rng_new(m, opts, &rng);
+    return r < 0 ? r : virtio_pci_attach(m, &rng->vdev, opts, 0x00ff00);
+}
+
+static const DeviceType virtio_rng_pci = {
+    "virtio-rng-pci", "virtio entropy source on PCI", rng_pci_create,
+};
+DEVICE_TYPE_REGISTER(virtio_rng_pci)

@@ -1,0 +1,30 @@
+/* The generic ECAM host bridge of the virt machine (pci-host-ecam-generic):
+ * configuration space at VIRT_PCIE_ECAM_BASE, a 32-bit memory window for
+ * BARs, INTx on four PLIC lines with QEMU's swizzle. */
+#ifndef QUAIL_HW_PCI_PCI_HOST_H
+#define QUAIL_HW_PCI_PCI_HOST_H
+
+#include "hw/pci/pci.h"
+
+typedef struct VirtMachine VirtMachine;
+
+struct PciHost {
+    VirtMachine *m;
+    Bus *membus;
+    PciBus root;
+    uint64_t mmio_base, mmio_size;
+    int intx_count[4];      /* devices asserting each shared line */
+};
+
+/* The machine's host bridge, created on first use (so a machine without PCI
+ * devices still has the ECAM window and DT node, like QEMU's virt). */
+PciHost *pci_host_get(VirtMachine *m);
+int pci_host_create(VirtMachine *m);
+
+/* Finds the bus a -device bus= names ("pcie.0" or a bridge's id); NULL = root. */
+PciBus *pci_host_find_bus(PciHost *h, const char *name);
+
+/* Used by pci.c: a function's pin changed level (after bridge swizzling). */
+void pci_host_route_intx(PciHost *h, PciDevice *d, int pin, bool level);
+
+#endif
