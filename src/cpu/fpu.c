@@ -79,7 +79,7 @@ static int exec_load_store(RiscvCpu *cpu, uint32_t insn, unsigned opc)
         set_freg(cpu, rd, size == 4 ? SF_F32 : SF_F64, v);
         return 0;
     }
-    imm = ((int32_t)(insn & 0xfe000000) >> 20) | ((insn >> 7) & 31);
+    imm = ((int32_t)(insn & 0xfe000000) >> 20) | (int32_t)((insn >> 7) & 31);
     addr = cpu->x[rs1] + (uint64_t)imm;
     /* FSW stores the low 32 bits as they are, without checking the boxing. */
     v = size == 4 ? (uint32_t)cpu->f[rs2] : cpu->f[rs2];

@@ -14,6 +14,7 @@
  * result, a0 also the integer operand. */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 typedef uint64_t (*OpFn)(uint64_t a, uint64_t b, uint64_t c, uint64_t rm, uint32_t *fl);
 
@@ -232,8 +233,14 @@ static void run(const Op *op, uint64_t a, uint64_t b, uint64_t c, uint64_t rm)
            fl & 0x1f, op->kind == K_F ? 'f' : 'x');
 }
 
-int main(void)
+/* Optional arguments: random operand tuples per operation and rounding mode
+ * for binary/ternary ops (default 1500; unary ops get 2/5 of that), seed. */
+int main(int argc, char **argv)
 {
+    long nrand2 = argc > 1 ? atol(argv[1]) : 1500;
+    if (argc > 2)
+        rng = strtoull(argv[2], NULL, 0) | 1;
+
     for (size_t i = 0; i < N(ops); i++) {
         const Op *op = &ops[i];
         int args = op->args, dbl = args >= A_D1 && args <= A_D3;
@@ -241,7 +248,7 @@ int main(void)
         const uint64_t *edge = args == A_I ? edge_i : dbl ? edge_d : edge_s;
         size_t ne = args == A_I ? N(edge_i) : dbl ? N(edge_d) : N(edge_s);
         int nrm = op->static_rm ? 1 : 5;
-        int nrand = n == 1 ? 600 : 1500;
+        long nrand = n == 1 ? nrand2 * 2 / 5 : nrand2;
 
         if (n == 3)
             ne = 12;
@@ -252,7 +259,7 @@ int main(void)
                 for (size_t y = 0; y < (n > 1 ? ne : 1); y++)
                     for (size_t z = 0; z < (n > 2 ? ne : 1); z++)
                         run(op, edge[x], edge[y], edge[z], frm);
-            for (int k = 0; k < nrand; k++) {
+            for (long k = 0; k < nrand; k++) {
                 if (args == A_I) {
                     uint64_t v = rnd_int();
                     run(op, v, v, v, frm);
