@@ -19,7 +19,13 @@ int bus_init(Bus *b, uint64_t ram_base, uint64_t ram_size)
     b->ram = p;
     b->ram_base = ram_base;
     b->ram_size = ram_size;
-    pthread_mutex_init(&b->io_lock, NULL);
+    /* Recursive: a block request may complete synchronously inside the MMIO
+     * callback that submitted it, and its completion takes the lock too. */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&b->io_lock, &attr);
+    pthread_mutexattr_destroy(&attr);
     return 0;
 }
 
