@@ -207,18 +207,23 @@ const VmBitmap *vm_disk_bitmap(const VmDisk *d, const char *name)
 
 /* ---- jobs --------------------------------------------------------------- */
 
-static bool job_done(json_object *data, void *opaque)
+typedef struct JobWait {
+    const char *id, *status;
+} JobWait;
+
+static bool job_reached(json_object *data, void *opaque)
 {
-    const char *st = qmp_get_str(data, "status", "");
-    return strcmp(qmp_get_str(data, "id", ""), (const char *)opaque) == 0 &&
-           (strcmp(st, "concluded") == 0 || strcmp(st, "null") == 0);
+    const JobWait *w = opaque;
+    return strcmp(qmp_get_str(data, "id", ""), w->id) == 0 &&
+           strcmp(qmp_get_str(data, "status", ""), w->status) == 0;
 }
 
 /* Runs an already-started create job to its end and dismisses it, reporting
  * the job's own error text. */
 static int finish_job(QmpClient *c, const char *id)
 {
-    int ret = qmp_wait_event(c, "JOB_STATUS_CHANGE", job_done, (void *)id, JOB_TIMEOUT_MS, NULL);
+    JobWait w = { id, "concluded" };
+    int ret = qmp_wait_event(c, "JOB_STATUS_CHANGE", job_reached, &w, JOB_TIMEOUT_MS, NULL);
     if (ret < 0)
         return ret;
     json_object *jobs = NULL;
@@ -287,7 +292,9 @@ static int job_cancel(QmpClient *c, const char *id, const char *status)
     int ret = qmp_execute(c, "job-cancel", args, NULL);
     if (ret < 0)
         return ret;
-    ret = qmp_wait_event(c, "JOB_STATUS_CHANGE", job_done, (void *)id, JOB_TIMEOUT_MS, NULL);
+    /* Backup jobs auto-dismiss (status null); a create job stops at concluded. */
+    JobWait w = { id, "concluded" };
+    ret = qmp_wait_event(c, "JOB_STATUS_CHANGE", job_reached, &w, JOB_TIMEOUT_MS, NULL);
     if (ret < 0)
         return ret;
     /* Backup jobs auto-dismiss; a create job left concluded does not. */
@@ -393,8 +400,11 @@ int fleece_prepare(QmpClient *c, const FleeceNames *n, FleeceDisk *f)
     snprintf(f->job, sizeof(f->job), "%s-j%d", n->prefix, i);
     snprintf(f->filter, sizeof(f->filter), "%s-t%d", n->prefix, i);
     snprintf(f->export_name, sizeof(f->export_name), "%s-e%d", n->prefix, i);
-    char cjob[48];
+    /* Two create jobs, two ids: a stale status event of the first must not
+     * be taken for the second's. */
+    char cjob[48], qjob[48];
     snprintf(cjob, sizeof(cjob), "%s-c%d", n->prefix, i);
+    snprintf(qjob, sizeof(qjob), "%s-q%d", n->prefix, i);
 
     json_object *o = json_object_new_object();
     qmp_arg_str(o, "driver", "file");
@@ -417,7 +427,7 @@ int fleece_prepare(QmpClient *c, const FleeceNames *n, FleeceDisk *f)
     qmp_arg_str(o, "driver", "qcow2");
     qmp_arg_str(o, "file", f->file_node);
     qmp_arg_int(o, "size", (int64_t)f->disk->size);
-    if ((ret = blockdev_create(c, cjob, o)) < 0)
+    if ((ret = blockdev_create(c, qjob, o)) < 0)
         return err_prefix(ret, "formatting scratch overlay");
 
     /* The overlay's backing is the live disk itself: what the copy-before-write

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backup/agent.h"
 #include "backup/fleece.h"
@@ -478,7 +479,9 @@ static int do_run(Run *r)
         return ret;
     if ((ret = select_disks(r)) < 0)
         return ret;
-    const char *vm_name = r->name ? r->name : r->vm.name ? r->vm.name : "vm";
+    /* Copied: requery() frees r->vm. */
+    char vm_name[256];
+    snprintf(vm_name, sizeof(vm_name), "%s", r->name ? r->name : r->vm.name ? r->vm.name : "vm");
     if ((ret = fleece_names_init(&r->names, repo_uuid(r->repo), r->scratch)) < 0)
         return ret;
 
@@ -513,7 +516,13 @@ static int do_run(Run *r)
     killpoint();
 
     bool inc = any_incremental(r);
-    BackupMeta meta = { .vm_name = vm_name, .vm_uuid = r->vm.uuid,
+    /* Backups are ordered by their time in seconds: a backup taken within the
+     * same second as its predecessor must still sort after it, or the next run
+     * would pick the wrong parent. */
+    int64_t now = (int64_t)time(NULL);
+    if (r->parent && now <= r->parent->time)
+        now = r->parent->time + 1;
+    BackupMeta meta = { .vm_name = vm_name, .vm_uuid = r->vm.uuid, .time = now,
                         .type = inc ? BACKUP_INCREMENTAL : BACKUP_FULL,
                         .parent_id = inc ? r->parent->id : NULL };
     if ((ret = repo_backup_begin(r->repo, &meta, &r->w)) < 0)
