@@ -75,7 +75,7 @@ int repo_init(const char *url, uint32_t chunk_size)
     json_object_object_add(o, "hash", json_object_new_string("sha256"));
     json_object_object_add(o, "compression", json_object_new_string("zstd"));
     json_object_object_add(o, "created", json_object_new_int64(time(NULL)));
-    const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
+    const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
     char *copy = text ? strdup(text) : NULL;
     json_object_put(o);
     if (!copy) {

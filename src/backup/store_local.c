@@ -20,6 +20,8 @@ typedef struct LocalStore {
 static char *lpath(LocalStore *ls, const char *rel)
 {
     char *p;
+    if (!strcmp(rel, "."))
+        return strdup(ls->root);
     if (asprintf(&p, "%s/%s", ls->root, rel) < 0)
         return NULL;
     return p;
