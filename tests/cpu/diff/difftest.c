@@ -28,7 +28,7 @@ extern char **environ;
 typedef struct Opts {
     const char *runner, *qemu, *objdump;
     uint64_t seed, first, count, batch, max_report, max_insns;
-    bool qemu_twice, no_quail, dump, keep;
+    bool qemu_twice, no_quail, dump, keep, minimise;
     uint64_t dump_index;
 } Opts;
 
@@ -45,6 +45,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: difftest --runner DIFFRUNNER [--qemu qemu-riscv64] [--seed S] [--count N]\n"
             "                [--first I] [--batch K] [--max-report R] [--qemu-twice] [--no-quail] [--keep]\n"
+            "                [--minimise]\n"
             "       difftest --dump I [--seed S]\n");
 }
 
@@ -58,6 +59,7 @@ static int parse_opts(int argc, char **argv, Opts *o)
         if (!strcmp(a, "--qemu-twice")) { o->qemu_twice = true; continue; }
         if (!strcmp(a, "--no-quail")) { o->no_quail = true; continue; }
         if (!strcmp(a, "--keep")) { o->keep = true; continue; }
+        if (!strcmp(a, "--minimise")) { o->minimise = true; continue; }
         if (!v) { usage(); return -1; }
         i++;
         if (!strcmp(a, "--runner")) o->runner = v;
@@ -173,18 +175,23 @@ static bool compare(const DiffRecord *q, const DiffRecord *r, bool print)
     return same;
 }
 
+static bool write_prog(FILE *f, const DiffProg *p)
+{
+    static const uint8_t zeros[8];
+    uint32_t pad = ((p->hdr.code_len + 7) & ~7u) - p->hdr.code_len;
+    return fwrite(&p->hdr, sizeof(p->hdr), 1, f) == 1 &&
+           fwrite(p->code, 1, p->hdr.code_len, f) == p->hdr.code_len &&
+           fwrite(zeros, 1, pad, f) == pad;
+}
+
 static int write_batch(const char *path, uint64_t seed, uint64_t first, uint64_t n, DiffProg *p)
 {
     FILE *f = fopen(path, "wb");
     if (!f)
         return err_set_errno(errno, "difftest: %s", path);
-    static const uint8_t zeros[8];
     for (uint64_t i = 0; i < n; i++) {
         diff_gen(seed, first + i, p);
-        uint32_t pad = ((p->hdr.code_len + 7) & ~7u) - p->hdr.code_len;
-        if (fwrite(&p->hdr, sizeof(p->hdr), 1, f) != 1 ||
-            fwrite(p->code, 1, p->hdr.code_len, f) != p->hdr.code_len ||
-            fwrite(zeros, 1, pad, f) != pad) {
+        if (!write_prog(f, p)) {
             fclose(f);
             return err_set_errno(EIO, "difftest: writing %s", path);
         }
@@ -232,6 +239,156 @@ static void cleanup_tmp(void)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
         fprintf(stderr, "difftest: could not remove %s\n", tmpdir);
+}
+
+/* Runs explicit programs on both sides; returns a bitmap (in fail[]) of the
+ * ones that differ.  Programs after a runner crash count as not failing. */
+/* What kind of failure a record shows, so minimising keeps the same bug. */
+static uint64_t failure_kind(const DiffRecord *r)
+{
+    return r->status == DIFF_TRAPPED ? 0x100 | (r->aux & 0xff) : r->status;
+}
+
+static int run_both(const Opts *o, QuailRunner *qr, DiffProg *const *progs, unsigned n,
+                    bool *fail, uint64_t kind)
+{
+    char bpath[300], opath[300];
+    snprintf(bpath, sizeof(bpath), "%s/min-batch.bin", tmpdir);
+    snprintf(opath, sizeof(opath), "%s/min-qemu.bin", tmpdir);
+    FILE *f = fopen(bpath, "wb");
+    if (!f)
+        return -1;
+    for (unsigned i = 0; i < n; i++)
+        write_prog(f, progs[i]);
+    if (fclose(f))
+        return -1;
+    DiffRecord *q = calloc(n, sizeof(*q)), *r = malloc(sizeof(*r));
+    pid_t pid;
+    if (!q || !r || spawn_runner(o, bpath, opath, &pid) < 0) {
+        free(q);
+        free(r);
+        return -1;
+    }
+    wait_runner(pid);
+    uint64_t got = read_records(opath, q, n);
+    for (unsigned i = 0; i < n; i++) {
+        fail[i] = false;
+        if (i >= got)
+            continue;
+        quailrun_prog(qr, &progs[i]->hdr, progs[i]->code, o->max_insns, r);
+        fail[i] = !compare(&q[i], r, false) && failure_kind(r) == kind;
+    }
+    free(q);
+    free(r);
+    return 0;
+}
+
+/* Delta debugging over the top-level items of a failing program: drops
+ * chunks of items while the program still fails.  Leaves the result in
+ * drop[] (nitems entries). */
+static void minimise(const Opts *o, QuailRunner *qr, uint64_t seed, uint64_t index,
+                     uint8_t *drop, unsigned nitems, uint64_t kind)
+{
+    enum { MAXC = 64 };
+    DiffProg **cand = calloc(MAXC, sizeof(*cand));
+    uint8_t (*masks)[256] = calloc(MAXC, 256);
+    bool fail[MAXC];
+    if (!cand || !masks)
+        goto out;
+    for (unsigned i = 0; i < MAXC; i++)
+        if (!(cand[i] = malloc(sizeof(DiffProg))))
+            goto out;
+    unsigned chunk = nitems / 2 ? nitems / 2 : 1;
+    for (unsigned rounds = 0; rounds < 400; rounds++) {
+        unsigned live[256], nlive = 0;
+        for (unsigned i = 0; i < nitems; i++)
+            if (!drop[i])
+                live[nlive++] = i;
+        if (!nlive)
+            break;
+        if (chunk > nlive)
+            chunk = nlive;
+        unsigned nc = 0;
+        for (unsigned s = 0; s < nlive && nc < MAXC; s += chunk, nc++) {
+            memcpy(masks[nc], drop, nitems);
+            for (unsigned k = s; k < s + chunk && k < nlive; k++)
+                masks[nc][live[k]] = 1;
+            diff_gen_ex(seed, index, cand[nc], masks[nc], nitems);
+        }
+        if (run_both(o, qr, cand, nc, fail, kind) < 0)
+            break;
+        unsigned hit = nc;
+        for (unsigned c = 0; c < nc; c++)
+            if (fail[c]) {
+                hit = c;
+                break;
+            }
+        if (hit < nc) {
+            memcpy(drop, masks[hit], nitems);
+            continue;
+        }
+        if (chunk == 1)
+            break;
+        chunk /= 2;
+    }
+out:
+    if (cand)
+        for (unsigned i = 0; i < MAXC; i++)
+            free(cand[i]);
+    free(cand);
+    free(masks);
+}
+
+/* Reports a mismatch, minimised when possible. */
+static void report(const Opts *o, QuailRunner *qr, uint64_t seed, uint64_t index,
+                   const DiffRecord *q, const DiffRecord *r, DiffProg *prog)
+{
+    printf("MISMATCH seed %llu program %llu (reproduce: difftest --runner R --seed %llu "
+           "--first %llu --count 1; show: difftest --dump %llu --seed %llu)\n",
+           (unsigned long long)seed, (unsigned long long)index, (unsigned long long)seed,
+           (unsigned long long)index, (unsigned long long)index, (unsigned long long)seed);
+    compare(q, r, true);
+    uint8_t drop[256] = { 0 };
+    unsigned nitems = diff_gen_ex(seed, index, prog, NULL, 0);
+    if (o->minimise && nitems <= 256) {
+        minimise(o, qr, seed, index, drop, nitems, failure_kind(r));
+        DiffProg *cand[1] = { prog };
+        bool fail[1] = { false };
+        diff_gen_ex(seed, index, prog, drop, nitems);
+        if (run_both(o, qr, cand, 1, fail, failure_kind(r)) == 0 && fail[0]) {
+            unsigned kept = 0;
+            printf("  minimised: keeping top-level items");
+            for (unsigned i = 0; i < nitems; i++)
+                if (!drop[i]) {
+                    printf(" %u", i);
+                    kept++;
+                }
+            printf(" of %u; minimised program:\n", nitems);
+            DiffRecord *qq = calloc(1, sizeof(*qq)), *rr = calloc(1, sizeof(*rr));
+            char bpath[300], opath[300];
+            snprintf(bpath, sizeof(bpath), "%s/one.bin", tmpdir);
+            snprintf(opath, sizeof(opath), "%s/one-qemu.bin", tmpdir);
+            FILE *f = fopen(bpath, "wb");
+            pid_t pid;
+            if (qq && rr && f && write_prog(f, prog) && fclose(f) == 0 &&
+                spawn_runner(o, bpath, opath, &pid) == 0) {
+                f = NULL;
+                wait_runner(pid);
+                if (read_records(opath, qq, 1) == 1) {
+                    quailrun_prog(qr, &prog->hdr, prog->code, o->max_insns, rr);
+                    compare(qq, rr, true);
+                }
+            }
+            if (f)
+                fclose(f);
+            free(qq);
+            free(rr);
+            (void)kept;
+        } else {
+            diff_gen(seed, index, prog);
+        }
+    }
+    print_prog(o, prog);
 }
 
 int main(int argc, char **argv)
@@ -325,14 +482,7 @@ int main(int argc, char **argv)
             fails++;
             if (reported < o.max_report) {
                 reported++;
-                printf("MISMATCH seed %llu program %llu (reproduce: difftest --runner R --seed "
-                       "%llu --first %llu --count 1; show: difftest --dump %llu --seed %llu)\n",
-                       (unsigned long long)o.seed, (unsigned long long)(start + i),
-                       (unsigned long long)o.seed, (unsigned long long)(start + i),
-                       (unsigned long long)(start + i), (unsigned long long)o.seed);
-                compare(&qrec[i], &mine[i], true);
-                diff_gen(o.seed, start + i, prog);
-                print_prog(&o, prog);
+                report(&o, qr, o.seed, start + i, &qrec[i], &mine[i], prog);
             }
         }
         free(mine);

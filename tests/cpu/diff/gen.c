@@ -223,7 +223,8 @@ static void gen_alu_i(Gen *g)
         break;
     case 3: {
         static const uint8_t f3[] = { 2, 3, 4, 6, 7 };
-        emit32(g, rv_i(OPC_OP_IMM, f3[rn(g, NELEM(f3))], rd, rs1, rand_imm12(g)));
+        unsigned k = rn(g, NELEM(f3));
+        emit32(g, rv_i(OPC_OP_IMM, f3[k], rd, rs1, rand_imm12(g)));
         break;
     }
     case 4:
@@ -274,7 +275,8 @@ static void gen_special(Gen *g)
         emit32(g, rv_i(OPC_OP_IMM, 5, rd, rd, (int)rn(g, 64)));
         break;
     case 3:
-        emit32(g, rv_u(OPC_LUI, rd, chance(g, 50) ? 0x80000u : (uint32_t)rnd(g)));
+        uint32_t imm = chance(g, 50) ? 0x80000u : (uint32_t)rnd(g);
+        emit32(g, rv_u(OPC_LUI, rd, imm));
         emit32(g, rv_i(OPC_OP_IMM32, 0, rd, rd, rand_imm12(g)));
         break;
     default: {
@@ -341,12 +343,16 @@ static void gen_compressed_alu(Gen *g)
         emit16(g, rvc_ci(0, 1, wreg_nz(g), imm));
         break;
     }
-    case 1:
-        emit16(g, rvc_ci(1, 1, wreg_nz(g), rrange(g, -32, 31)));      /* c.addiw */
+    case 1: {
+        unsigned rd = wreg_nz(g);
+        emit16(g, rvc_ci(1, 1, rd, rrange(g, -32, 31)));      /* c.addiw */
         break;
-    case 2:
-        emit16(g, rvc_ci(2, 1, wreg_nz(g), rrange(g, -32, 31)));      /* c.li */
+    }
+    case 2: {
+        unsigned rd = wreg_nz(g);
+        emit16(g, rvc_ci(2, 1, rd, rrange(g, -32, 31)));      /* c.li */
         break;
+    }
     case 3: {
         unsigned rd;
         do rd = wreg_nz(g); while (rd == 2);
@@ -355,21 +361,31 @@ static void gen_compressed_alu(Gen *g)
         emit16(g, rvc_lui(rd, imm));
         break;
     }
-    case 4:
-        emit16(g, rvc_shift_andi(rn(g, 2), wcreg(g), rrange(g, 1, 63)));
+    case 4: {
+        unsigned kind = rn(g, 2), rd = wcreg(g);
+        emit16(g, rvc_shift_andi(kind, rd, rrange(g, 1, 63)));
         break;
-    case 5:
-        emit16(g, rvc_shift_andi(2, wcreg(g), rrange(g, -32, 31)));
+    }
+    case 5: {
+        unsigned rd = wcreg(g);
+        emit16(g, rvc_shift_andi(2, rd, rrange(g, -32, 31)));
         break;
-    case 6:
-        emit16(g, rvc_ca(0, rn(g, 4), wcreg(g), rcreg(g)));
+    }
+    case 6: {
+        unsigned f = rn(g, 4), rd = wcreg(g);
+        emit16(g, rvc_ca(0, f, rd, rcreg(g)));
         break;
-    case 7:
-        emit16(g, rvc_ca(1, rn(g, 2), wcreg(g), rcreg(g)));
+    }
+    case 7: {
+        unsigned f = rn(g, 2), rd = wcreg(g);
+        emit16(g, rvc_ca(1, f, rd, rcreg(g)));
         break;
-    case 8:
-        emit16(g, rvc_slli(wreg_nz(g), rrange(g, 1, 63)));
+    }
+    case 8: {
+        unsigned rd = wreg_nz(g);
+        emit16(g, rvc_slli(rd, rrange(g, 1, 63)));
         break;
+    }
     case 9: {
         unsigned rs;
         do rs = rreg(g); while (!rs);
@@ -403,11 +419,15 @@ static void gen_compressed_mem(Gen *g)
 {
     bool d = chance(g, 50);
     unsigned uimm = d ? 8u * rn(g, 32) : 4u * rn(g, 32);
-    switch (rn(g, 6)) {
+    unsigned k = rn(g, 6);
+    switch (k) {
     case 0: emit16(g, d ? rvc_ls_d(3, g->xb, wcreg(g), uimm) : rvc_ls_w(2, g->xb, wcreg(g), uimm)); break;
     case 1: emit16(g, d ? rvc_ls_d(7, g->xb, rcreg(g), uimm) : rvc_ls_w(6, g->xb, rcreg(g), uimm)); break;
-    case 2: emit16(g, rvc_ls_d(1, g->xb, 8 + rn(g, 8), 8u * rn(g, 32))); break;   /* c.fld */
-    case 3: emit16(g, rvc_ls_d(5, g->xb, 8 + rn(g, 8), 8u * rn(g, 32))); break;   /* c.fsd */
+    case 2: case 3: {
+        unsigned fr = 8 + rn(g, 8);
+        emit16(g, rvc_ls_d(k == 2 ? 1 : 5, g->xb, fr, 8u * rn(g, 32)));   /* c.fld, c.fsd */
+        break;
+    }
     default:
         if (!g->sp_base) {
             emit16(g, d ? rvc_ls_d(3, g->xb, wcreg(g), uimm) : rvc_ls_w(2, g->xb, wcreg(g), uimm));
@@ -419,13 +439,14 @@ static void gen_compressed_mem(Gen *g)
             emit16(g, rvc_addi16sp(adj));
         g->sp_cur += (uint64_t)(int64_t)adj;
         for (unsigned n = 1 + rn(g, 3); n; n--) {
-            switch (rn(g, 6)) {
-            case 0: emit16(g, rvc_lsp(2, wreg_nz(g), 4u * rn(g, 64))); break;
-            case 1: emit16(g, rvc_lsp(3, wreg_nz(g), 8u * rn(g, 64))); break;
-            case 2: emit16(g, rvc_lsp(1, rn(g, 32), 8u * rn(g, 64))); break;
-            case 3: emit16(g, rvc_ssp(6, rreg(g), 4u * rn(g, 64))); break;
-            case 4: emit16(g, rvc_ssp(7, rreg(g), 8u * rn(g, 64))); break;
-            default: emit16(g, rvc_ssp(5, rn(g, 32), 8u * rn(g, 64))); break;
+            unsigned kind = rn(g, 6), slot = rn(g, 64);
+            switch (kind) {
+            case 0: emit16(g, rvc_lsp(2, wreg_nz(g), 4u * slot)); break;
+            case 1: emit16(g, rvc_lsp(3, wreg_nz(g), 8u * slot)); break;
+            case 2: emit16(g, rvc_lsp(1, rn(g, 32), 8u * slot)); break;
+            case 3: emit16(g, rvc_ssp(6, rreg(g), 4u * slot)); break;
+            case 4: emit16(g, rvc_ssp(7, rreg(g), 8u * slot)); break;
+            default: emit16(g, rvc_ssp(5, rn(g, 32), 8u * slot)); break;
             }
         }
         if (adj)
@@ -445,7 +466,8 @@ static void gen_lrsc(Gen *g)
     emit32(g, rv_i(OPC_OP_IMM, 0, t, g->xb, base_off(a)));
     uint32_t saved = g->reserved;
     g->reserved |= 1u << t;
-    emit32(g, rv_amo(2, rn(g, 2), rn(g, 2), w64, wreg(g), t, 0));
+    unsigned aq = rn(g, 2), rl = rn(g, 2);
+    emit32(g, rv_amo(2, aq, rl, w64, wreg(g), t, 0));
     for (unsigned n = rn(g, 3); n; n--) {
         if (chance(g, 50))
             gen_alu_r(g);
@@ -453,10 +475,18 @@ static void gen_lrsc(Gen *g)
             gen_alu_i(g);
     }
     bool again = chance(g, 30);
-    emit32(g, rv_amo(3, rn(g, 2), rn(g, 2), w64, again ? wreg(g) : (g->reserved = saved, wreg(g)),
-                     t, rreg(g)));
-    if (again)
-        emit32(g, rv_amo(3, rn(g, 2), rn(g, 2), w64, (g->reserved = saved, wreg(g)), t, rreg(g)));
+    if (!again)
+        g->reserved = saved;
+    unsigned rd = wreg(g), rs2 = rreg(g);
+    aq = rn(g, 2);
+    rl = rn(g, 2);
+    emit32(g, rv_amo(3, aq, rl, w64, rd, t, rs2));
+    if (again) {
+        g->reserved = saved;
+        rd = wreg(g);
+        rs2 = rreg(g);
+        emit32(g, rv_amo(3, 0, 0, w64, rd, t, rs2));
+    }
     g->reserved = saved;
 }
 
@@ -467,7 +497,8 @@ static void gen_amo(Gen *g)
     unsigned t = wreg_nz(g);
     uint64_t a = data_addr(g, w64 ? 8 : 4, true);
     emit32(g, rv_i(OPC_OP_IMM, 0, t, g->xb, base_off(a)));
-    emit32(g, rv_amo(f5[rn(g, NELEM(f5))], rn(g, 2), rn(g, 2), w64, wreg(g), t, rreg(g)));
+    unsigned op = f5[rn(g, NELEM(f5))], aq = rn(g, 2), rl = rn(g, 2), rd = wreg(g);
+    emit32(g, rv_amo(op, aq, rl, w64, rd, t, rreg(g)));
 }
 
 /* --- floating point --- */
@@ -485,7 +516,8 @@ static void gen_fp(Gen *g)
     switch (rn(g, 16)) {
     case 0: case 1: case 2: {
         static const uint8_t f7[] = { 0x00, 0x04, 0x08, 0x0c };
-        emit32(g, rv_r(OPC_OP_FP, rand_rm(g), f7[rn(g, 4)] | fmt, fd, fs1, fs2));
+        unsigned rm = rand_rm(g);
+        emit32(g, rv_r(OPC_OP_FP, rm, f7[rn(g, 4)] | fmt, fd, fs1, fs2));
         break;
     }
     case 3:
@@ -493,12 +525,15 @@ static void gen_fp(Gen *g)
         break;
     case 4: case 5: {
         static const uint8_t op[] = { OPC_MADD, OPC_MSUB, OPC_NMSUB, OPC_NMADD };
-        emit32(g, rv_r4(op[rn(g, 4)], rand_rm(g), fmt, fd, fs1, fs2, fs3));
+        unsigned rm = rand_rm(g);
+        emit32(g, rv_r4(op[rn(g, 4)], rm, fmt, fd, fs1, fs2, fs3));
         break;
     }
-    case 6:
-        emit32(g, rv_r(OPC_OP_FP, rn(g, 3), 0x10 | fmt, fd, fs1, chance(g, 20) ? fs1 : fs2));
+    case 6: {
+        unsigned f3 = rn(g, 3);
+        emit32(g, rv_r(OPC_OP_FP, f3, 0x10 | fmt, fd, fs1, chance(g, 20) ? fs1 : fs2));
         break;
+    }
     case 7:
         emit32(g, rv_r(OPC_OP_FP, rn(g, 2), 0x14 | fmt, fd, fs1, fs2));       /* fmin/fmax */
         break;
@@ -510,7 +545,8 @@ static void gen_fp(Gen *g)
         break;
     case 9: {
         static const uint8_t f3[] = { 0, 1, 2 };                             /* fle flt feq */
-        emit32(g, rv_r(OPC_OP_FP, f3[rn(g, 3)], 0x50 | fmt, wreg(g), fs1, fs2));
+        unsigned k = rn(g, 3);
+        emit32(g, rv_r(OPC_OP_FP, f3[k], 0x50 | fmt, wreg(g), fs1, fs2));
         break;
     }
     case 10:
@@ -523,10 +559,16 @@ static void gen_fp(Gen *g)
         emit32(g, rv_r(OPC_OP_FP, 0, 0x78 | fmt, fd, rreg(g), 0));           /* fmv.[wd].x */
         break;
     case 13: case 14:
-        emit32(g, rv_r(OPC_OP_FP, rand_rm(g), 0x60 | fmt, wreg(g), fs1, rn(g, 4)));  /* fcvt.int */
+    {
+        unsigned rm = rand_rm(g), rd = wreg(g);
+        emit32(g, rv_r(OPC_OP_FP, rm, 0x60 | fmt, rd, fs1, rn(g, 4)));  /* fcvt.int */
+    }
         break;
     default:
-        emit32(g, rv_r(OPC_OP_FP, rand_rm(g), 0x68 | fmt, fd, rreg(g), rn(g, 4)));   /* fcvt.fp */
+    {
+        unsigned rm = rand_rm(g), rs = rreg(g);
+        emit32(g, rv_r(OPC_OP_FP, rm, 0x68 | fmt, fd, rs, rn(g, 4)));   /* fcvt.fp */
+    }
         break;
     }
 }
@@ -549,29 +591,38 @@ static void gen_fcsr(Gen *g)
     unsigned rd = wreg(g);
     switch (rn(g, 10)) {
     case 0:
-        emit32(g, rv_csr(2, wreg(g), 0, 1 + rn(g, 3)));                 /* read */
+        emit32(g, rv_csr(2, rd, 0, 1 + rn(g, 3)));                      /* read */
         break;
-    case 1:
-        emit32(g, rv_csr(1 + rn(g, 3), rd, rreg(g), 1));                /* fflags rw/rs/rc */
+    case 1: {
+        unsigned f3 = 1 + rn(g, 3);
+        emit32(g, rv_csr(f3, rd, rreg(g), 1));                          /* fflags rw/rs/rc */
         break;
-    case 2:
-        emit32(g, rv_csr(5 + rn(g, 3), rd, rn(g, 32), 1));              /* fflags imm */
+    }
+    case 2: {
+        unsigned f3 = 5 + rn(g, 3);
+        emit32(g, rv_csr(f3, rd, rn(g, 32), 1));                        /* fflags imm */
         break;
+    }
     case 3:
         emit32(g, rv_csr(5, rd, rn(g, 5), 2));                          /* csrrwi frm */
         break;
     case 4:
-        emit32(g, rv_csr(7, rd, rn(g, 32), chance(g, 50) ? 2 : 3));    /* csrrci frm/fcsr */
+    {
+        unsigned imm = rn(g, 32);
+        emit32(g, rv_csr(7, rd, imm, chance(g, 50) ? 2 : 3));          /* csrrci frm/fcsr */
+    }
         break;
     case 5: {
         unsigned t = wreg_nz(g);
-        emit32(g, rv_i(OPC_OP_IMM, 7, t, rreg(g), chance(g, 50) ? 3 : 4));
+        unsigned rs = rreg(g);
+        emit32(g, rv_i(OPC_OP_IMM, 7, t, rs, chance(g, 50) ? 3 : 4));
         emit32(g, rv_csr(1, rd, t, 2));                                 /* fsrm */
         break;
     }
     case 6: {
         unsigned t = wreg_nz(g);
-        emit32(g, rv_i(OPC_OP_IMM, 7, t, rreg(g), chance(g, 50) ? 0x7f : 0x9f));
+        unsigned rs = rreg(g);
+        emit32(g, rv_i(OPC_OP_IMM, 7, t, rs, chance(g, 50) ? 0x7f : 0x9f));
         emit32(g, rv_csr(1, rd, t, 3));                                 /* fscsr */
         break;
     }
@@ -579,7 +630,10 @@ static void gen_fcsr(Gen *g)
         emit32(g, rv_csr(6, rd, rn(g, 32), 3));                         /* csrrsi fcsr */
         break;
     case 8:
-        emit32(g, rv_csr(3, rd, rreg(g), chance(g, 50) ? 2 : 3));      /* csrrc frm/fcsr */
+    {
+        unsigned rs = rreg(g);
+        emit32(g, rv_csr(3, rd, rs, chance(g, 50) ? 2 : 3));          /* csrrc frm/fcsr */
+    }
         break;
     default: {
         unsigned t = wreg_nz(g);
@@ -760,6 +814,12 @@ static void gen_loop(Gen *g)
 
 void diff_gen(uint64_t seed, uint64_t index, DiffProg *p)
 {
+    diff_gen_ex(seed, index, p, NULL, 0);
+}
+
+unsigned diff_gen_ex(uint64_t seed, uint64_t index, DiffProg *p, const uint8_t *drop,
+                     unsigned ndrop)
+{
     Gen gs = { .s = seed * 0x2545f4914f6cdd1dULL ^ (index + 1) * 0x9e3779b97f4a7c15ULL };
     Gen *g = &gs;
     memset(p, 0, sizeof(*p));
@@ -789,14 +849,17 @@ void diff_gen(uint64_t seed, uint64_t index, DiffProg *p)
     }
     for (unsigned i = 0; i < 32; i++)
         h->f[i] = randfp(g);
-    h->fcsr = rn(g, 32) | rn(g, 5) << 5;
+    h->fcsr = rn(g, 32);
+    h->fcsr |= rn(g, 5) << 5;
     for (unsigned i = 0; i < DIFF_DATA_SIZE; i += 8) {
         uint64_t v = chance(g, 50) ? rand64(g) : randfp(g);
         memcpy(h->data + i, &v, 8);
     }
 
     unsigned items = 10 + rn(g, 120);
-    for (unsigned i = 0; i < items && g->len < DIFF_CODE_MAX - 4096; i++) {
+    unsigned i;
+    for (i = 0; i < items && g->len < DIFF_CODE_MAX - 4096; i++) {
+        uint32_t before = g->len;
         unsigned k = rn(g, 100);
         if (k < 80)
             gen_simple(g);
@@ -808,7 +871,12 @@ void diff_gen(uint64_t seed, uint64_t index, DiffProg *p)
             gen_call(g);
         else
             gen_jump_skip(g);
+        /* a dropped item still consumes its random numbers, so the others
+         * stay the same (used to minimise failing programs) */
+        if (i < ndrop && drop[i])
+            g->len = before;
     }
     emit32(g, rv_j(0, (int)(DIFF_STUB - DIFF_CODE - g->len)));
     h->code_len = g->len;
+    return i;
 }
