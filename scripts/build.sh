@@ -10,4 +10,6 @@ build() {
 build build
 if [ "${1:-}" = "--asan" ]; then
     build build-asan -Db_sanitize=address,undefined -Db_lundef=false
+    # libFuzzer targets need clang; same sanitizers.
+    CC=clang build build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
 fi
