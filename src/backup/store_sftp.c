@@ -259,6 +259,14 @@ static int sftp_store_lock(Store *s, const char *owner)
     int ret = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
         ret = write_file(ss, p, owner, strlen(owner), O_EXCL);
+        if (ret < 0 && ret != -EEXIST) {
+            /* SFTPv3 servers report an exclusive create of an existing file
+             * as a plain failure. */
+            sftp_attributes ex = sftp_stat(ss->sftp, p);
+            if (ex)
+                ret = -EEXIST;
+            sftp_attributes_free(ex);
+        }
         if (ret != -EEXIST)
             break;
         void *text = NULL;
