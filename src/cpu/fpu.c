@@ -27,9 +27,10 @@ static uint64_t freg(const RiscvCpu *cpu, unsigned r, SfFmt f)
     return (v & BOX32) == BOX32 ? (uint32_t)v : SF_CANON_NAN32;
 }
 
+/* mstatus.SD is derived from FS when mstatus is read (csr.c). */
 static void mark_dirty(RiscvCpu *cpu)
 {
-    cpu->mstatus |= MSTATUS_FS | MSTATUS_SD;
+    cpu->mstatus |= MSTATUS_FS;
 }
 
 static void set_freg(RiscvCpu *cpu, unsigned r, SfFmt f, uint64_t v)

@@ -93,15 +93,14 @@ static void fs_field(void **state)
     cpu->mstatus = (cpu->mstatus & ~MSTATUS_FS) | (uint64_t)FS_INITIAL << 13;
     expect_ok(encode(ADD, S, RNE));
     assert_int_equal((cpu->mstatus & MSTATUS_FS) >> 13, FS_DIRTY);
-    assert_true(cpu->mstatus & MSTATUS_SD);
 
-    cpu->mstatus = (cpu->mstatus & ~(MSTATUS_FS | MSTATUS_SD)) | (uint64_t)FS_CLEAN << 13;
+    cpu->mstatus = (cpu->mstatus & ~MSTATUS_FS) | (uint64_t)FS_CLEAN << 13;
     cpu->f[1] = BOXS(S_SNAN);
     expect_ok(encode(EQ, S, 0));                  /* writes x3 but sets NV */
     assert_int_equal(cpu->fflags, NV);
     assert_int_equal((cpu->mstatus & MSTATUS_FS) >> 13, FS_DIRTY);
 
-    cpu->mstatus = (cpu->mstatus & ~(MSTATUS_FS | MSTATUS_SD)) | (uint64_t)FS_CLEAN << 13;
+    cpu->mstatus = (cpu->mstatus & ~MSTATUS_FS) | (uint64_t)FS_CLEAN << 13;
     cpu->x[5] = RAM_BASE;
     assert_int_equal(bus_write(&bus, RAM_BASE, 8, 0x4000000000000000ULL), 0);
     expect_ok(0x07u | 3u << 12 | 5u << 15 | 3u << 7);           /* fld f3, 0(x5) */
@@ -109,7 +108,7 @@ static void fs_field(void **state)
     assert_int_equal((cpu->mstatus & MSTATUS_FS) >> 13, FS_DIRTY);
 
     /* a store changes no FP state */
-    cpu->mstatus = (cpu->mstatus & ~(MSTATUS_FS | MSTATUS_SD)) | (uint64_t)FS_CLEAN << 13;
+    cpu->mstatus = (cpu->mstatus & ~MSTATUS_FS) | (uint64_t)FS_CLEAN << 13;
     expect_ok(0x27u | 3u << 12 | 5u << 15 | 3u << 20 | 8u << 7); /* fsd f3, 8(x5) */
     assert_int_equal(bus_read(&bus, RAM_BASE + 8, 8, &v), 0);
     assert_int_equal(v, 0x4000000000000000ULL);
