@@ -1,0 +1,26 @@
+/* State shared by the file driver's pieces (I/O, locks, io_uring). */
+#ifndef QUAIL_BLOCK_FILE_PRIV_H
+#define QUAIL_BLOCK_FILE_PRIV_H
+
+#include "block/node.h"
+
+typedef struct FileUring FileUring;
+
+typedef struct FileState {
+    int fd;
+    bool want_uring;
+    bool locking;
+    bool no_flush;
+    unsigned locked_perm, locked_shared;  /* what our lock bytes currently say */
+    FileUring *uring;                     /* NULL: worker pool */
+} FileState;
+
+int file_rw_sync(FileState *s, bool write, uint64_t off, struct iovec *iov, int niov);
+int file_set_perm(BlockNode *bs, unsigned perm, unsigned shared);
+void file_uring_init(BlockNode *bs);
+void file_uring_cleanup(BlockNode *bs);
+int file_aio_submit(BlockNode *bs, BlockAIO *req);
+/* True when the node's asynchronous requests go through io_uring. */
+bool file_uses_uring(BlockNode *bs);
+
+#endif
