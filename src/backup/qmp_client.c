@@ -97,6 +97,14 @@ static int read_msg(QmpClient *c, int64_t deadline, json_object **out)
             *out = o;
             return 0;
         }
+        /* Every QMP message is a JSON object: anything else (an NBD or SSH
+         * greeting, say) is refused at once instead of after the timeout. */
+        size_t ws = 0;
+        while (ws < c->len && (c->buf[ws] == ' ' || c->buf[ws] == '\r' || c->buf[ws] == '\t'))
+            ws++;
+        if (ws < c->len && c->buf[ws] != '{')
+            return err_set(EPROTO, "peer sent something that is not QMP (first byte 0x%02x)",
+                           (unsigned char)c->buf[ws]);
         if (c->len >= QMP_MAX_MSG)
             return err_set(EPROTO, "QMP message larger than %u bytes", QMP_MAX_MSG);
         int64_t left = deadline - now_ms();

@@ -79,17 +79,27 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-/* Test hook: QUAIL_BACKUP_KILLPOINT=N kills the process at the Nth point, so
- * the tests can prove every interruption leaves a recoverable state. */
-static void killpoint(void)
+/* Between steps: a SIGINT/SIGTERM received so far stops the run cleanly.
+ * Test hooks: QUAIL_BACKUP_KILLPOINT=N kills the process at the Nth step, and
+ * QUAIL_BACKUP_STOPPOINT=N sends it SIGTERM there, so the tests can prove any
+ * interruption leaves a recoverable state. */
+static int killpoint(void)
 {
-    static int count, target = -1;
-    if (target < 0) {
+    static int count, kill_at = -1, stop_at = -1;
+    if (kill_at < 0) {
         const char *e = getenv("QUAIL_BACKUP_KILLPOINT");
-        target = e ? atoi(e) : 0;
+        kill_at = e ? atoi(e) : 0;
+        e = getenv("QUAIL_BACKUP_STOPPOINT");
+        stop_at = e ? atoi(e) : 0;
     }
-    if (target > 0 && ++count == target)
+    count++;
+    if (kill_at > 0 && count == kill_at)
         raise(SIGKILL);
+    if (stop_at > 0 && count == stop_at)
+        raise(SIGTERM);
+    if (stop_requested)
+        return err_set(EINTR, "interrupted by a signal");
+    return 0;
 }
 
 static void say(Run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -356,7 +366,7 @@ static int freeze_instant(Run *r)
 static void on_progress(void *opaque, uint64_t bytes)
 {
     Run *r = opaque;
-    killpoint();
+    (void)killpoint();   /* the read loop itself checks stop_requested */
     progress_update(&r->prog, bytes);
 }
 
@@ -368,6 +378,8 @@ static int pull_all(Run *r)
         DiskPlan *p = &r->plan[i];
         if ((ret = fleece_export(r->qmp, &p->f, p->incremental ? p->old_bitmap : NULL)) < 0)
             return err_prefix(ret, "exporting %s", p->d->name);
+        if ((ret = killpoint()) < 0)
+            return ret;
         if ((ret = nbd_pull_open(r->names.nbd_socket, p->f.export_name,
                                  p->incremental ? p->old_bitmap : NULL,
                                  repo_chunk_size(r->repo), &p->pull)) < 0)
@@ -375,7 +387,8 @@ static int pull_all(Run *r)
         nbd_pull_stats(p->pull, &p->st);
         total += p->st.bytes_planned;
     }
-    killpoint();
+    if ((ret = killpoint()) < 0)
+        return ret;
     progress_init(&r->prog, r->json, total);
     for (int i = 0; i < r->nplan; i++) {
         DiskPlan *p = &r->plan[i];
@@ -394,8 +407,12 @@ static int pull_all(Run *r)
         nbd_pull_close(p->pull);
         p->pull = NULL;
         /* This disk is read: stop paying copy-before-write for it now. */
+        if ((ret = killpoint()) < 0)
+            return ret;
         if ((ret = fleece_teardown(r->qmp, &p->f)) < 0)
             return err_prefix(ret, "tearing down %s", p->d->name);
+        if ((ret = killpoint()) < 0)
+            return ret;
     }
     progress_finish(&r->prog);
     return 0;
@@ -485,7 +502,9 @@ static int do_run(Run *r)
     if ((ret = fleece_names_init(&r->names, repo_uuid(r->repo), r->scratch)) < 0)
         return ret;
 
-    killpoint();
+    if ((ret = killpoint()) < 0)
+
+        return ret;
     ret = fleece_cleanup_leftovers(r->qmp, &r->names);
     if (ret < 0)
         return ret;
@@ -513,7 +532,8 @@ static int do_run(Run *r)
      * names what was wrong (an inconsistent bitmap is gone by now). */
     for (int i = 0; i < r->nplan; i++)
         decide(r, &r->plan[i], r->parent ? r->parent->id : NULL);
-    killpoint();
+    if ((ret = killpoint()) < 0)
+        return ret;
 
     bool inc = any_incremental(r);
     /* Backups are ordered by their time in seconds: a backup taken within the
@@ -545,18 +565,22 @@ static int do_run(Run *r)
         p->f.index = i;
         if ((ret = fleece_prepare(r->qmp, &r->names, &p->f)) < 0)
             return err_prefix(ret, "%s", p->d->name);
-        killpoint();
+        if ((ret = killpoint()) < 0)
+            return ret;
     }
     if ((ret = fleece_nbd_start(r->qmp, &r->names)) < 0)
         return ret;
     r->nbd_started = true;
-    killpoint();
+    if ((ret = killpoint()) < 0)
+        return ret;
     if ((ret = freeze_instant(r)) < 0)
         return ret;
-    killpoint();
+    if ((ret = killpoint()) < 0)
+        return ret;
     if ((ret = pull_all(r)) < 0)
         return ret;
-    killpoint();
+    if ((ret = killpoint()) < 0)
+        return ret;
     uint64_t bytes = 0;
     for (int i = 0; i < r->nplan; i++)
         bytes += r->plan[i].st.bytes_read;
@@ -565,13 +589,13 @@ static int do_run(Run *r)
     if (ret < 0)
         return err_prefix(ret, "committing backup");
     r->frozen_instant = false;   /* committed: the chain moves on */
-    killpoint();
+    (void)killpoint();           /* too late to stop: finish the clean-up */
     for (int i = 0; i < r->nplan; i++) {
         DiskPlan *p = &r->plan[i];
         if (p->old_usable && p->old_bitmap[0] && bitmap_remove(r->qmp, p->d->node, p->old_bitmap) < 0)
             say(r, "  %s: old bitmap not removed (%s); the next run removes it\n", p->d->name, err_msg());
     }
-    killpoint();
+    (void)killpoint();
     teardown(r);
     report(r, bytes);
     return 0;
