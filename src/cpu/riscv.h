@@ -89,6 +89,18 @@ struct RiscvCpu {
     RiscvTlbEntry tlb_load[RISCV_TLB_SIZE];
     RiscvTlbEntry tlb_store[RISCV_TLB_SIZE];
 
+    /* Translation context folded into TLB tags (effective privilege, SUM,
+     * MXR), so privilege switches need no flush.  Recomputed on every change. */
+    uint64_t tlb_ctx_fetch, tlb_ctx_data;
+    /* Page the pc is in: host address = pc + fetch_addend while
+     * (pc & ~0xfff) == fetch_va; fetch_va is 1 (never a page) when invalid. */
+    uint64_t fetch_va;
+    uintptr_t fetch_addend;
+    bool break_loop;         /* leave the inner loop: interrupt state may have changed */
+    int pmp_active;          /* number of PMP entries with A != OFF */
+    bool pmp_locked;         /* some entry has L set (M-mode accesses are checked) */
+    uint64_t mcycle_off, minstret_off;   /* written mcycle/minstret minus instret */
+
     _Atomic bool stop_request;      /* leave riscv_cpu_run() as soon as possible */
     pthread_mutex_t wfi_lock;
     pthread_cond_t wfi_cond;
