@@ -731,6 +731,7 @@ static void gen_call(Gen *g)
 {
     uint32_t saved = g->reserved;
     unsigned kind = rn(g, 4), link, t = 0;
+    int bias = 0;
     uint32_t call_at, base_at = 0;
     if (kind == 3 && (g->reserved & 2u))
         kind = 0;
@@ -744,6 +745,11 @@ static void gen_call(Gen *g)
         t = kind == 1 ? link : wreg_nz(g);
         base_at = g->len;
         emit32(g, rv_u(OPC_AUIPC, t, 0));
+        if (kind == 2 && chance(g, 50)) {
+            /* t points past the target: JALR with a negative offset */
+            bias = 16 * (int)rrange(g, 1, 100);
+            emit32(g, rv_i(OPC_OP_IMM, 0, t, t, bias));
+        }
         call_at = g->len;
         emit32(g, 0);
         break;
@@ -767,16 +773,19 @@ static void gen_call(Gen *g)
     uint32_t sub = g->len;
     switch (kind) {
     case 0: patch32(g, call_at, rv_j(link, (int)(sub - call_at))); break;
-    case 1: case 2: patch32(g, call_at, rv_i(OPC_JALR, 0, link, t, (int)(sub - base_at))); break;
+    case 1: case 2:
+        patch32(g, call_at, rv_i(OPC_JALR, 0, link, t, (int)(sub - base_at) - bias));
+        break;
     default: patch32(g, call_at, rv_i(OPC_OP_IMM, 0, t, t, (int)(sub - base_at))); break;
     }
     g->reserved |= 1u << link;
     for (unsigned n = 1 + rn(g, 6); n; n--)
         gen_body_item(g);
     g->reserved = saved;
-    switch (rn(g, 3)) {
+    switch (rn(g, 4)) {
     case 0: emit32(g, rv_i(OPC_JALR, 0, 0, link, 0)); break;
     case 1: emit16(g, rvc_cr(0, link, 0)); break;                      /* c.jr */
+    case 2: emit32(g, rv_i(OPC_JALR, 0, 0, link, 1)); break;           /* bit 0 cleared */
     default: emit32(g, rv_i(OPC_JALR, 0, wreg(g), link, 0)); break;
     }
     int off = (int)(g->len - skip_at);
@@ -803,8 +812,17 @@ static void gen_loop(Gen *g)
     else
         emit32(g, rv_i(OPC_OP_IMM, 0, g->xc, g->xc, -1));
     int off = -(int)(g->len - top);
-    unsigned k = rn(g, 3);
-    if (k == 0 && g->xc >= 8 && g->xc < 16 && off >= -256)
+    unsigned k = rn(g, 4);
+    if (k == 3) {
+        /* exit test forward, then an unconditional backward jump */
+        bool cj = chance(g, 50) && off - 4 >= -2048;
+        emit32(g, rv_b(0, g->xc, 0, cj ? 6 : 8));            /* beq xc, x0, exit */
+        off = -(int)(g->len - top);
+        if (cj)
+            emit16(g, rvc_j(off));
+        else
+            emit32(g, rv_j(0, off));
+    } else if (k == 0 && g->xc >= 8 && g->xc < 16 && off >= -256)
         emit16(g, rvc_bz(1, g->xc, off));
     else if (k == 1)
         emit32(g, rv_b(4, 0, g->xc, off));       /* blt x0, xc */
@@ -856,6 +874,13 @@ unsigned diff_gen_ex(uint64_t seed, uint64_t index, DiffProg *p, const uint8_t *
         memcpy(h->data + i, &v, 8);
     }
 
+    if (chance(g, 25)) {
+        /* start just below a page boundary so that fetches (and 32-bit
+         * instructions) straddle it */
+        uint32_t to = 0xf00 + 2 * rn(g, 0x80);
+        emit32(g, rv_j(0, (int)to));
+        g->len = to;
+    }
     unsigned items = 10 + rn(g, 120);
     unsigned i;
     for (i = 0; i < items && g->len < DIFF_CODE_MAX - 4096; i++) {

@@ -15,8 +15,10 @@
 #define DIFF_TRAMP     0x40009000ULL          /* runner: loads state, enters code */
 #define DIFF_CTX       0x4000A000ULL          /* runner: initial state block */
 #define DIFF_TRAP      0x4000B000ULL          /* quail: mtvec, a trap is a failure */
-#define DIFF_SAVE      0x40010400ULL          /* runner: final registers */
-#define DIFF_DATA      0x40010800ULL          /* data buffer programs may touch */
+#define DIFF_SAVE      0x40010800ULL          /* runner: final registers */
+/* The data buffer straddles a page boundary so that misaligned accesses
+ * crossing pages are exercised too. */
+#define DIFF_DATA      0x40010c00ULL          /* data buffer programs may touch */
 #define DIFF_DATA_SIZE 0x800u
 #define DIFF_DATA_MID  (DIFF_DATA + DIFF_DATA_SIZE / 2)   /* initial base reg */
 
