@@ -410,21 +410,24 @@ int main(int argc, char **argv)
     DiffProg *prog = malloc(sizeof(*prog));
     DiffRecord *qrec = calloc(o.batch, sizeof(*qrec));
     DiffRecord *qrec2 = o.qemu_twice ? calloc(o.batch, sizeof(*qrec2)) : NULL;
+    QuailRunner *qr = NULL;
+    DiffRecord *mine = NULL;
+    int status = 1;
     if (!prog || !qrec || (o.qemu_twice && !qrec2)) {
         fprintf(stderr, "difftest: out of memory\n");
-        return 1;
+        goto out;
     }
     if (o.dump) {
         diff_gen(o.seed, o.dump_index, prog);
         printf("program %llu of seed %llu\n", (unsigned long long)o.dump_index,
                (unsigned long long)o.seed);
         print_prog(&o, prog);
-        return 0;
+        status = 0;
+        goto out;
     }
-    QuailRunner *qr = NULL;
     if (!o.no_quail && !(qr = quailrun_new())) {
         fprintf(stderr, "difftest: %s\n", err_msg());
-        return 1;
+        goto out;
     }
 
     char bpath[300], opath[300], opath2[300];
@@ -439,15 +442,17 @@ int main(int argc, char **argv)
             spawn_runner(&o, bpath, opath, &pid) < 0 ||
             (o.qemu_twice && spawn_runner(&o, bpath, opath2, &pid2) < 0)) {
             fprintf(stderr, "difftest: %s\n", err_msg());
-            return 1;
+            goto out;
         }
         /* quail runs while QEMU works on the same batch */
-        DiffRecord *mine = NULL;
         if (qr) {
             mine = calloc(n, sizeof(*mine));
             if (!mine) {
                 fprintf(stderr, "difftest: out of memory\n");
-                return 1;
+                wait_runner(pid);
+                if (pid2)
+                    wait_runner(pid2);
+                goto out;
             }
             for (uint64_t i = 0; i < n; i++) {
                 diff_gen(o.seed, start + i, prog);
@@ -463,9 +468,9 @@ int main(int argc, char **argv)
                    (unsigned long long)n);
             diff_gen(o.seed, start + got, prog);
             print_prog(&o, prog);
-            free(mine);
-            quailrun_free(qr);
-            return 1;
+            if (pid2)
+                wait_runner(pid2);
+            goto out;
         }
         if (o.qemu_twice) {
             int rc2 = wait_runner(pid2);
@@ -486,12 +491,18 @@ int main(int argc, char **argv)
             }
         }
         free(mine);
+        mine = NULL;
         done += n;
     }
-    bool ran_quail = qr != NULL;
-    quailrun_free(qr);
     printf("difftest: seed %llu, %llu programs, %llu mismatches%s\n", (unsigned long long)o.seed,
            (unsigned long long)done, (unsigned long long)fails,
-           ran_quail ? "" : " (qemu only, quail not run)");
-    return fails ? 1 : 0;
+           qr ? "" : " (qemu only, quail not run)");
+    status = fails ? 1 : 0;
+out:
+    free(mine);
+    quailrun_free(qr);
+    free(prog);
+    free(qrec);
+    free(qrec2);
+    return status;
 }
