@@ -87,8 +87,21 @@ typedef struct Client {
     const NbdExport *exp;
     uint64_t meta_mask;            /* bit i: context i selected (0 = base:allocation) */
     const NbdExport *meta_exp;
-    void *buf;
+    void *buf;                     /* grown to the largest request seen */
+    size_t buf_len;
 } Client;
+
+static int ensure_buf(Client *c, size_t len)
+{
+    if (len <= c->buf_len)
+        return 0;
+    void *p = realloc(c->buf, len);
+    if (!p)
+        return -1;
+    c->buf = p;
+    c->buf_len = len;
+    return 0;
+}
 
 static int read_full(int fd, void *buf, size_t len)
 {
@@ -542,6 +555,8 @@ static int do_write_zeroes(Client *c, const NbdExport *e, uint64_t off, uint32_t
 {
     if (e->ops->write_zeroes)
         return e->ops->write_zeroes(e->opaque, len, off, trim);
+    if (ensure_buf(c, len) < 0)
+        return -ENOMEM;
     memset(c->buf, 0, len);
     return e->ops->pwrite(e->opaque, c->buf, len, off, false);
 }
@@ -561,7 +576,8 @@ static int transmission(Client *c)
         int r;
         if (type == CMD_WRITE) {
             /* The payload follows whatever we think of the request. */
-            if (len > NBD_SERVER_MAX_PAYLOAD || read_full(c->fd, c->buf, len) < 0)
+            if (len > NBD_SERVER_MAX_PAYLOAD || ensure_buf(c, len) < 0 ||
+                read_full(c->fd, c->buf, len) < 0)
                 return -1;
         }
         if (flags & ~CF_KNOWN) {
@@ -572,6 +588,8 @@ static int transmission(Client *c)
                 r = error_reply(c, cookie, len ? E_OVERFLOW : E_INVAL, "bad read length");
             else if (!in_range)
                 r = error_reply(c, cookie, E_INVAL, "read beyond the end");
+            else if (ensure_buf(c, len) < 0)
+                r = error_reply(c, cookie, E_NOMEM, "out of memory");
             else
                 r = do_read(c, cookie, off, len);
             break;
@@ -638,8 +656,7 @@ int nbd_server_serve_fd(NbdServer *s, int fd)
     Client c = { .srv = s, .fd = fd };
     int ret = -EPROTO;
     if (handshake(&c) == 0 && c.exp) {
-        c.buf = malloc(NBD_SERVER_MAX_PAYLOAD);
-        ret = c.buf && transmission(&c) == 0 ? 0 : -EPROTO;
+        ret = transmission(&c) == 0 ? 0 : -EPROTO;
         free(c.buf);
     }
     close(fd);
