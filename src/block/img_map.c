@@ -79,6 +79,12 @@ int img_map_main(int argc, char **argv)
             status = 1;
             break;
         }
+        if (!json && (st & BLK_STATUS_DATA) && !(st & BLK_STATUS_OFFSET_VALID)) {
+            img_err("File contains external, encrypted or compressed clusters.");
+            status = 1;
+            have = false;
+            break;
+        }
         Extent e = {
             .start = off, .length = pnum, .depth = depth,
             .present = !!(st & BLK_STATUS_ALLOCATED), .zero = !!(st & BLK_STATUS_ZERO),

@@ -66,6 +66,7 @@ static int check_l2(Ctx *c, uint64_t l2_off, bool active, uint64_t *next_contig)
             if (active) {
                 c->res->allocated_clusters++;
                 c->res->compressed_clusters++;
+                c->res->fragmented_clusters++;  /* as qemu-img counts them */
             }
             break;
         }

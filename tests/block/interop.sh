@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# quail img against Debian's qemu-img/qemu-io on the same images: reading
+# qemu-made images (plain, 2-level backing chain, zlib and zstd compressed,
+# zero clusters), info/map/check output, convert round trips, images made by
+# quail checked by qemu-img, and image locking between the two.
+set -euo pipefail
+Q=${QUAIL:?}
+work=$(mktemp -d)
+qpid=
+cleanup() { [ -n "$qpid" ] && kill "$qpid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+cd "$work"
+fail() { echo "FAIL: $*"; exit 1; }
+
+# --- images made by qemu, read by quail ---
+qemu-img create -q -f qcow2 base.qcow2 16M
+qemu-io -c "write -P 0x11 0 4M" base.qcow2 >/dev/null
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 mid.qcow2
+qemu-io -c "write -P 0x22 1M 1M" mid.qcow2 >/dev/null
+qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 top.qcow2
+qemu-io -c "write -P 0x33 1536k 1M" -c "write -z 3M 64k" -c "write -P 0x44 15M 100k" top.qcow2 >/dev/null
+"$Q" img io -r top.qcow2 -c "read -P 0x11 0 1M" -c "read -P 0x22 1M 512k" \
+    -c "read -P 0x33 1536k 1M" -c "read -P 0x11 2560k 512k" -c "read -P 0 3M 64k" \
+    -c "read -P 0x11 3136k 960k" -c "read -P 0 4M 11M" -c "read -P 0x44 15M 100k" >/dev/null \
+    || fail "reading the backing chain"
+echo "ok backing chain read"
+
+qemu-img convert -O raw top.qcow2 top.raw
+qemu-img convert -c -O qcow2 top.raw zlib.qcow2
+qemu-img convert -c -O qcow2 -o compression_type=zstd top.raw zstd.qcow2
+for f in top.qcow2 zlib.qcow2 zstd.qcow2; do
+    out=$("$Q" img compare -F raw "$f" top.raw) || fail "compare $f: $out"
+    [ "$out" = "Images are identical." ] || fail "compare $f: $out"
+done
+qemu-img info zstd.qcow2 | grep -q "compression type: zstd" || fail "zstd image not zstd"
+echo "ok compressed zlib/zstd and zero clusters"
+
+# --- info, map and check output against qemu-img ---
+for f in base.qcow2 top.qcow2 zlib.qcow2 zstd.qcow2 top.raw; do
+    "$Q" img info --output=json "$f" > q.json
+    qemu-img info --output=json "$f" > e.json
+    python3 - "$f" <<'PY' || exit 1
+import json, sys
+a, b = json.load(open("q.json")), json.load(open("e.json"))
+def walk(x, y, path):
+    if isinstance(y, dict):
+        if not isinstance(x, dict):
+            sys.exit(f"FAIL: {sys.argv[1]} {path}: {x!r} is not an object")
+        for k in set(x) | set(y):
+            if k not in x or k not in y:
+                sys.exit(f"FAIL: {sys.argv[1]} {path}/{k}: quail={x.get(k)!r} qemu={y.get(k)!r}")
+            walk(x[k], y[k], f"{path}/{k}")
+    elif x != y:
+        sys.exit(f"FAIL: {sys.argv[1]} {path}: quail={x!r} qemu={y!r}")
+walk(a, b, "")
+PY
+    [ "$("$Q" img map --output=json "$f")" = "$(qemu-img map --output=json "$f")" ] || fail "map $f differs"
+    [ "$("$Q" img map "$f" 2>&1 | sed 's/^quail img:/X:/')" = \
+      "$(qemu-img map "$f" 2>&1 | sed 's/^qemu-img:/X:/')" ] || fail "human map $f differs"
+done
+for f in base.qcow2 top.qcow2 zlib.qcow2; do
+    [ "$("$Q" img check "$f")" = "$(qemu-img check "$f")" ] || fail "check output $f differs"
+done
+"$Q" img info --backing-chain --output=json top.qcow2 > chain.json
+python3 -c "
+import json; c=json.load(open('chain.json')); assert [i['filename'] for i in c]==['top.qcow2','mid.qcow2','base.qcow2'], c" \
+    || fail "backing chain info"
+echo "ok info/map/check match qemu-img"
+
+# --- images made by quail, checked and read by qemu ---
+"$Q" img create -q -f qcow2 qa.qcow2 1G
+"$Q" img create -q -f qcow2 -b qa.qcow2 -F qcow2 qb.qcow2
+"$Q" img io qa.qcow2 -c "write -P 0x61 0 3M" -c "write -P 0x62 100M 65537" >/dev/null
+"$Q" img io qb.qcow2 -c "write -P 0x63 1M 1M" -c "write -z 2M 1M" -c "discard 100M 64k" >/dev/null
+qemu-img check qa.qcow2 | grep -q "No errors were found" || fail "qemu-img check qa"
+qemu-img check qb.qcow2 | grep -q "No errors were found" || fail "qemu-img check qb"
+qemu-io -r -c "read -P 0x61 0 1M" -c "read -P 0x63 1M 1M" -c "read -P 0 2M 1M" \
+    -c "read -P 0x62 100M 64k" -c "read -P 0x62 102464k 1" qb.qcow2 | grep -q "Pattern verification failed" \
+    && fail "qemu-io reads of the quail chain"
+[ "$(qemu-img info --output=json qb.qcow2 | python3 -c 'import json,sys; print(json.load(sys.stdin)["backing-filename"])')" = qa.qcow2 ] \
+    || fail "backing file name"
+"$Q" img resize qa.qcow2 +1G >/dev/null
+[ "$(qemu-img info --output=json qa.qcow2 | python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')" = $((2 << 30)) ] \
+    || fail "resize"
+qemu-img check qa.qcow2 | grep -q "No errors were found" || fail "qemu-img check after resize"
+"$Q" img create -q -f qcow2 -o compat=0.10,cluster_size=4096 v2.qcow2 10M
+"$Q" img io v2.qcow2 -c "write -P 7 5000 70000" -c "write -z 16k 8k" >/dev/null
+qemu-img check v2.qcow2 | grep -q "No errors were found" || fail "qemu-img check v2"
+qemu-img info v2.qcow2 | grep -q "compat: 0.10" || fail "v2 compat"
+echo "ok quail-made images pass qemu-img check"
+
+# --- convert round trips ---
+"$Q" img convert -O raw top.qcow2 rt.raw
+"$Q" img convert -f raw -O qcow2 rt.raw rt.qcow2
+"$Q" img convert -O qcow2 -o cluster_size=16384 zstd.qcow2 rt2.qcow2
+qemu-img compare top.raw rt.raw >/dev/null || fail "convert to raw"
+qemu-img compare top.raw rt.qcow2 >/dev/null || fail "convert raw to qcow2"
+qemu-img compare top.raw rt2.qcow2 >/dev/null || fail "convert zstd to qcow2"
+qemu-img check rt.qcow2 | grep -q "No errors were found" || fail "check converted"
+[ "$(stat -c %b rt.raw)" -lt "$(( 16 * 2048 ))" ] || fail "converted raw is not sparse"
+"$Q" img compare rt.raw rt2.qcow2 >/dev/null || fail "quail compare"
+"$Q" img io -f raw rt.raw -c "write -P 9 5M 1" >/dev/null
+out=$("$Q" img compare rt.raw rt2.qcow2) && fail "compare missed a difference"
+[ "$out" = "Content mismatch at offset 5242880!" ] || fail "compare output: $out"
+echo "ok convert round trips"
+
+# --- locking: quail and QEMU refuse to share an image for writing ---
+qemu-img create -q -f qcow2 lock.qcow2 16M
+mkfifo ctl
+qemu-io lock.qcow2 < ctl > qio.out 2>&1 & qpid=$!
+exec 9>ctl
+echo "write -P 1 0 4k" >&9
+for _ in $(seq 100); do grep -q "wrote" qio.out 2>/dev/null && break; sleep 0.1; done
+grep -q wrote qio.out || fail "qemu-io did not start"
+out=$("$Q" img io lock.qcow2 -c "write -P 2 0 4k" 2>&1) && fail "quail wrote an image qemu-io holds"
+echo "$out" | grep -q 'Failed to get "write" lock' || fail "lock message: $out"
+out=$("$Q" img info lock.qcow2 2>&1) && fail "quail info of an image in use without -U"
+"$Q" img info -U lock.qcow2 >/dev/null || fail "info -U"
+echo "quit" >&9; exec 9>&-; wait "$qpid" || true; qpid=
+rm ctl; mkfifo ctl
+"$Q" img io lock.qcow2 < ctl > qio.out 2>&1 & qpid=$!
+exec 9>ctl
+echo "write -P 3 0 4k" >&9
+echo "wait" >&9
+for _ in $(seq 100); do grep -q "waiting" qio.out 2>/dev/null && break; sleep 0.1; done
+grep -q waiting qio.out || fail "quail img io did not start"
+out=$(qemu-io -c "write -P 4 0 4k" lock.qcow2 2>&1) && fail "qemu-io wrote an image quail holds"
+echo "$out" | grep -q 'Failed to get "write" lock' || fail "qemu lock message: $out"
+exec 9>&-; wait "$qpid" || fail "quail img io holding the image"; qpid=
+qemu-io -c "read -P 3 0 4k" lock.qcow2 | grep -q "read 4096" || fail "data after lock test"
+echo "ok locking"
+
+# --- asynchronous I/O through io_uring and through the thread-pool fallback ---
+"$Q" img create -q -f qcow2 aio.qcow2 64M
+"$Q" img io aio.qcow2 -c "aio-write -P 0x71 0 8M" -c "aio-read -P 0x71 0 8M" >/dev/null
+QUAIL_NO_IO_URING=1 "$Q" img io aio.qcow2 -c "aio-write -P 0x72 8M 8M" -c "aio-read -P 0x72 8M 8M" >/dev/null
+"$Q" img io --image-opts "driver=qcow2,file.driver=file,file.filename=aio.qcow2,file.aio=threads" \
+    -c "aio-write -P 0x73 16M 4M" -c "aio-read -P 0x73 16M 4M" >/dev/null
+"$Q" img create -q -f raw aio.raw 64M
+"$Q" img io -f raw aio.raw -c "aio-write -P 0x74 0 8M" -c "aio-read -P 0x74 0 8M" >/dev/null
+QUAIL_NO_IO_URING=1 "$Q" img io -f raw aio.raw -c "aio-write -P 0x75 1M 3M" -c "aio-read -P 0x75 1M 3M" >/dev/null
+qemu-img check aio.qcow2 | grep -q "No errors were found" || fail "check after aio"
+qemu-io -r -c "read -P 0x71 0 8M" -c "read -P 0x72 8M 8M" -c "read -P 0x73 16M 4M" aio.qcow2 \
+    | grep -q "verification failed" && fail "aio data"
+echo "ok async I/O (io_uring, thread pool)"
+
+# --- many random writes, zero writes and discards ---
+for cs in 65536 512 4096; do
+    python3 "$QUAIL_SRC/tests/block/random_io.py" "$Q" "$work" 1 $cs
+done
+python3 "$QUAIL_SRC/tests/block/random_io.py" "$Q" "$work" 2 65536 0.10
+echo "interop: all passed"
