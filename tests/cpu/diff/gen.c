@@ -622,12 +622,23 @@ static void gen_fcsr(Gen *g)
     case 6: {
         unsigned t = wreg_nz(g);
         unsigned rs = rreg(g);
-        emit32(g, rv_i(OPC_OP_IMM, 7, t, rs, chance(g, 50) ? 0x7f : 0x9f));
+        static const int mask[] = { 0x7f, 0x9f, -97 };   /* -97: upper bits set, frm 0 or 4 */
+        emit32(g, rv_i(OPC_OP_IMM, 7, t, rs, mask[rn(g, 3)]));
         emit32(g, rv_csr(1, rd, t, 3));                                 /* fscsr */
         break;
     }
     case 7:
-        emit32(g, rv_csr(6, rd, rn(g, 32), 3));                         /* csrrsi fcsr */
+        if (chance(g, 70)) {
+            emit32(g, rv_csr(6, rd, rn(g, 32), 3));                     /* csrrsi fcsr */
+            break;
+        }
+        /* an invalid frm is legal as long as no dynamic-rm op runs: read
+         * it back, then make it valid again */
+        emit32(g, rv_csr(5, rd, 5 + rn(g, 3), 2));
+        unsigned rd2 = wreg(g), csr = chance(g, 50) ? 2 : 3;
+        emit32(g, rv_csr(2, rd2, 0, csr));
+        rd2 = wreg(g);
+        emit32(g, rv_csr(5, rd2, rn(g, 5), 2));
         break;
     case 8:
     {
@@ -881,7 +892,7 @@ unsigned diff_gen_ex(uint64_t seed, uint64_t index, DiffProg *p, const uint8_t *
         emit32(g, rv_j(0, (int)to));
         g->len = to;
     }
-    unsigned items = 10 + rn(g, 120);
+    unsigned items = 10 + rn(g, 200);
     unsigned i;
     for (i = 0; i < items && g->len < DIFF_CODE_MAX - 4096; i++) {
         uint32_t before = g->len;
