@@ -215,8 +215,9 @@ static int csr_write(RiscvCpu *cpu, unsigned csr, uint64_t val)
     case CSR_PMPCFG0: case CSR_PMPCFG2:
         riscv_pmpcfg_write(cpu, csr - CSR_PMPCFG0, val);
         return 0;
-    case CSR_MCYCLE:   cpu->mcycle_off = val - cpu->instret; return 0;
-    case CSR_MINSTRET: cpu->minstret_off = val - cpu->instret; return 0;
+    /* The writing instruction's own retirement must not show in the new value. */
+    case CSR_MCYCLE:   cpu->mcycle_off = val - cpu->instret - 1; return 0;
+    case CSR_MINSTRET: cpu->minstret_off = val - cpu->instret - 1; return 0;
     }
     if (csr >= CSR_PMPADDR0 && csr <= CSR_PMPADDR15) {
         riscv_pmpaddr_write(cpu, csr - CSR_PMPADDR0, val);
