@@ -9,7 +9,7 @@ start_qemu d0:qcow2
 mkdir "$T/repo"; "$QUAIL" backup init "$T/repo" >/dev/null
 python3 "$(dirname "$0")/fake_agent.py" "$T/qga.sock" "$T/qmp2.sock" "$QUAIL" "$T/qga.log" &
 AGENT=$!
-trap 'kill $AGENT 2>/dev/null; cleanup' EXIT
+trap 'kill $AGENT 2>/dev/null || true; cleanup' EXIT
 for _ in $(seq 50); do [ -S "$T/qga.sock" ] && break; sleep 0.1; done
 "$QUAIL" backup run --qmp "$T/qmp.sock" --guest-agent "$T/qga.sock" "$T/repo" >"$T/run.txt" 2>&1 ||
     { cat "$T/run.txt"; fail "run with agent"; }
