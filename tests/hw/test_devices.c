@@ -325,8 +325,11 @@ static void finisher(void **state)
     fin_kind = -1;
     sifive_test_ops.write(&t, 0, 4, 0x1234);
     sifive_test_ops.write(&t, 4, 4, FINISHER_PASS);
-    sifive_test_ops.write(&t, 0, 2, FINISHER_PASS);
+    sifive_test_ops.write(&t, 0, 1, FINISHER_PASS);
+    sifive_test_ops.write(&t, 0, 8, FINISHER_PASS);
     assert_int_equal(fin_kind, -1);
+    sifive_test_ops.write(&t, 0, 2, FINISHER_PASS);     /* OpenSBI's writew */
+    assert_int_equal(fin_kind, FINISH_POWEROFF);
 }
 
 int main(void)
