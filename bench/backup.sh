@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Full-backup throughput of `quail backup run` against reading the same
+# disk over the same kind of NBD export with `qemu-img convert` (and nbdcopy)
+# in the same run, plus virtnbdbackup through libvirt when that works here.
+#   bench/backup.sh [--size MIB] [--reps N]
+# The disk is a qcow2 image filled with a mix of random (incompressible) and
+# repetitive data and 25 % holes, attached to an idle x86_64 QEMU (no guest).
+# Each tool runs --reps times (default 3); medians in MiB/s of disk data, and
+# the ratio quail/tool (above 1: quail faster).
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+size=1024 reps=3
+while [ $# -gt 0 ]; do
+    case $1 in
+        --size) size=$2; shift 2 ;;
+        --reps) reps=$2; shift 2 ;;
+        *) echo "usage: $0 [--size MIB] [--reps N]" >&2; exit 2 ;;
+    esac
+done
+quail=${QUAIL:-$root/build/quail}
+[ -x "$quail" ] || { echo "no quail binary at $quail (build it or set QUAIL)" >&2; exit 1; }
+T=$(mktemp -d "${TMPDIR:-/var/tmp}/quail-bench-backup.XXXXXX")
+QPID=
+cleanup() { [ -n "$QPID" ] && kill -9 "$QPID" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+
+echo "preparing a ${size} MiB disk..." >&2
+qemu-img create -q -f qcow2 "$T/d0.qcow2" "${size}M"
+# Per 4 MiB: 2 MiB random, 1 MiB repeating text, 1 MiB hole.
+python3 - "$T/fill.raw" "$size" <<'PY'
+import os, sys
+path, size = sys.argv[1], int(sys.argv[2])
+text = (b"quail backup benchmark line of fairly compressible text 0123456789\n" * 16000)[:1 << 20]
+with open(path, "wb") as f:
+    for i in range(size // 4):
+        f.write(os.urandom(2 << 20)); f.write(text); f.seek(1 << 20, 1)
+    f.truncate(size << 20)
+PY
+qemu-img convert -n -f raw -O qcow2 "$T/fill.raw" "$T/d0.qcow2" && rm -f "$T/fill.raw"
+data=$(( size * 3 / 4 ))   # MiB of data (the holes are not read by anyone)
+
+qemu-system-x86_64 -machine q35,accel=tcg -nodefaults -display none \
+    -qmp "unix:$T/qmp.sock,server=on,wait=off" \
+    -drive "file=$T/d0.qcow2,if=none,id=d0,node-name=d0n,format=qcow2" -device virtio-blk-pci,drive=d0 &
+QPID=$!
+for _ in $(seq 100); do [ -S "$T/qmp.sock" ] && break; sleep 0.1; done
+qmp() { "$quail" backup qmp "$T/qmp.sock" "$@"; }
+
+declare -A rate
+# quail: full backups into a fresh repository each time (no dedup help).
+for r in $(seq "$reps"); do
+    rm -rf "$T/repo"; mkdir "$T/repo"; "$quail" backup init "$T/repo" >/dev/null
+    t0=$(now)
+    TMPDIR=$T "$quail" backup run --qmp "$T/qmp.sock" --full "$T/repo" >/dev/null || { echo "quail backup failed" >&2; exit 1; }
+    t1=$(now)
+    echo "$data / ($t1 - $t0)" | bc -l
+done | median >"$T/quail.rate"
+rate[quail]=$(cat "$T/quail.rate")
+
+# The same disk through QEMU's NBD server, read-only (the VM is idle).
+qmp nbd-server-start "{\"addr\":{\"type\":\"unix\",\"data\":{\"path\":\"$T/nbd.sock\"}}}" >/dev/null
+qmp block-export-add '{"type":"nbd","id":"bench","node-name":"d0n","name":"d0","writable":false}' >/dev/null
+url="nbd+unix:///d0?socket=$T/nbd.sock"
+for r in $(seq "$reps"); do
+    rm -f "$T/out.qcow2"; t0=$(now)
+    qemu-img convert -f raw -O qcow2 "$url" "$T/out.qcow2" || exit 1
+    t1=$(now); echo "$data / ($t1 - $t0)" | bc -l
+done | median >"$T/convert.rate"
+rate[convert]=$(cat "$T/convert.rate")
+for r in $(seq "$reps"); do
+    rm -f "$T/out.raw"; t0=$(now)
+    nbdcopy "$url" "$T/out.raw" || exit 1
+    t1=$(now); echo "$data / ($t1 - $t0)" | bc -l
+done | median >"$T/nbdcopy.rate"
+rate[nbdcopy]=$(cat "$T/nbdcopy.rate")
+qmp block-export-del '{"id":"bench"}' >/dev/null; qmp nbd-server-stop >/dev/null
+rm -f "$T/out.qcow2" "$T/out.raw"
+
+virt="not run"
+if ! command -v virtnbdbackup >/dev/null; then
+    virt="not installed (apt-get install virtnbdbackup libvirt-daemon-system)"
+elif ! virsh -c qemu:///system version >/dev/null 2>&1; then
+    virt="libvirt is not running here (virsh -c qemu:///system fails)"
+fi
+
+printf '\nfull backup of a %d MiB qcow2 disk (%d MiB data), median of %d, MiB/s of data\n' "$size" "$data" "$reps"
+printf '%-34s %10s %14s\n' tool "MiB/s" "quail/tool"
+printf '%-34s %10.1f %14s\n' "quail backup run --full" "${rate[quail]}" "1.00"
+printf '%-34s %10.1f %14.2f\n' "qemu-img convert -O qcow2 (NBD)" "${rate[convert]}" "$(echo "${rate[quail]} / ${rate[convert]}" | bc -l)"
+printf '%-34s %10.1f %14.2f\n' "nbdcopy to raw (NBD)" "${rate[nbdcopy]}" "$(echo "${rate[quail]} / ${rate[nbdcopy]}" | bc -l)"
+printf '%-34s %10s %14s\n' "virtnbdbackup" "-" "$virt"
