@@ -39,7 +39,7 @@ cmp "$T/disk.img" "$T/out2.img" || fail "default export differs"
 nbdinfo --list "nbd+unix:///?socket=$S" | grep -q "export=\"vda\"\|export: vda\|vda" || fail "list"
 qemu-io -f raw -c 'write 0 512' "$URL" >"$T/w" 2>&1 && fail "write to the read-only export succeeded"
 kill "$pid"
-wait "$pid" || true
+wait "$pid" || fail "serve did not exit cleanly on SIGTERM: $(cat "$T/serve.log")"
 pid=
 
 # Loopback TCP on a free port.
@@ -50,6 +50,6 @@ for _ in $(seq 100); do grep -q serving "$T/serve2.log" && break; sleep 0.1; don
 qemu-img convert -f raw -O raw "nbd://127.0.0.1:$port/vda" "$T/out3.img"
 cmp "$T/disk.img" "$T/out3.img" || fail "TCP read differs"
 kill "$pid"
-wait "$pid" || true
+wait "$pid" || fail "serve (TCP) did not exit cleanly: $(cat "$T/serve2.log")"
 pid=
 echo "repo serve: ok"
