@@ -124,6 +124,9 @@ static int exec_op_fp(RiscvCpu *cpu, uint32_t insn)
     case 0x00: case 0x01: case 0x02: case 0x03:     /* FADD FSUB FMUL FDIV */
         if (rm < 0)
             return illegal(cpu, insn);
+        /* funct5 0..3 are SF_OP_ADD..SF_OP_DIV */
+        if (rm == SF_RNE && (cpu->fflags & FFLAG_NX) && sf_host_rne(f, (int)funct5, a, b, &r))
+            break;
         switch (funct5) {
         case 0x00: r = sf_add(f, a, b, rm, &fl); break;
         case 0x01: r = sf_sub(f, a, b, rm, &fl); break;
@@ -134,6 +137,8 @@ static int exec_op_fp(RiscvCpu *cpu, uint32_t insn)
     case 0x0b:                                      /* FSQRT */
         if (rs2 != 0 || rm < 0)
             return illegal(cpu, insn);
+        if (rm == SF_RNE && (cpu->fflags & FFLAG_NX) && sf_host_rne(f, SF_OP_SQRT, a, 0, &r))
+            break;
         r = sf_sqrt(f, a, rm, &fl);
         break;
     case 0x04: {                                    /* FSGNJ FSGNJN FSGNJX */

@@ -16,10 +16,17 @@
  * The sticky bit always lies well below the rounding position, so one
  * rounding step decides every mode correctly, including RMM and the exact
  * halfway cases.
+ *
+ * The exception is sf_host_rne(), a fast path for the common case (RNE, NX
+ * already set, normal operands and result) where the host's IEEE result is
+ * provably the same and no flag can change; it needs the host in its default
+ * floating point environment (round to nearest, no flush-to-zero), which
+ * quail never changes.
  */
 #include "cpu/fpu_soft.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "cpu/riscv.h"
 
@@ -589,4 +596,60 @@ uint64_t sf_from_int(SfFmt f, uint64_t v, bool is_signed, int width, int rm, uin
     if (v == 0)
         return 0;
     return pack128(fi, neg, 0, v, rm, fl);
+}
+
+static bool normal32(uint32_t v)
+{
+    uint32_t e = (v >> 23) & 0xff;
+    return e != 0 && e != 0xff;
+}
+
+static bool normal64(uint64_t v)
+{
+    uint64_t e = (v >> 52) & 0x7ff;
+    return e != 0 && e != 0x7ff;
+}
+
+bool sf_host_rne(SfFmt f, int op, uint64_t a, uint64_t b, uint64_t *res)
+{
+    if (f == SF_F64) {
+        double x, y, r;
+        uint64_t rb;
+        if (!normal64(a) || (op == SF_OP_SQRT ? (a >> 63) != 0 : !normal64(b)))
+            return false;
+        memcpy(&x, &a, sizeof(x));
+        memcpy(&y, &b, sizeof(y));
+        switch (op) {
+        case SF_OP_ADD: r = x + y; break;
+        case SF_OP_SUB: r = x - y; break;
+        case SF_OP_MUL: r = x * y; break;
+        case SF_OP_DIV: r = x / y; break;
+        default:        r = __builtin_sqrt(x); break;
+        }
+        memcpy(&rb, &r, sizeof(rb));
+        /* exactly 2^-1022 may be tiny after rounding: let the slow path decide */
+        if (!normal64(rb) || (rb & ~(1ULL << 63)) == 0x0010000000000000ULL)
+            return false;
+        *res = rb;
+        return true;
+    } else {
+        float x, y, r;
+        uint32_t ab = (uint32_t)a, bb = (uint32_t)b, rb;
+        if (!normal32(ab) || (op == SF_OP_SQRT ? (ab >> 31) != 0 : !normal32(bb)))
+            return false;
+        memcpy(&x, &ab, sizeof(x));
+        memcpy(&y, &bb, sizeof(y));
+        switch (op) {
+        case SF_OP_ADD: r = x + y; break;
+        case SF_OP_SUB: r = x - y; break;
+        case SF_OP_MUL: r = x * y; break;
+        case SF_OP_DIV: r = x / y; break;
+        default:        r = __builtin_sqrtf(x); break;
+        }
+        memcpy(&rb, &r, sizeof(rb));
+        if (!normal32(rb) || (rb & 0x7fffffffu) == 0x00800000u)
+            return false;
+        *res = rb;
+        return true;
+    }
 }

@@ -53,4 +53,13 @@ uint64_t sf_to_int(SfFmt f, uint64_t a, bool is_signed, int width, int rm, uint3
 /* Integer (low `width` bits of v, signed or unsigned) to float. */
 uint64_t sf_from_int(SfFmt f, uint64_t v, bool is_signed, int width, int rm, uint32_t *fl);
 
+/* Fast path through the host FPU for round-to-nearest-even when NX is
+ * already accrued, so the only flag such an operation can raise needs no
+ * detection.  Returns false (caller uses the sf_ function) unless the
+ * operands are normal numbers and the host result is a normal number above
+ * the smallest normal, where no other flag is possible and the host's IEEE
+ * result is the RISC-V one. */
+enum { SF_OP_ADD, SF_OP_SUB, SF_OP_MUL, SF_OP_DIV, SF_OP_SQRT };
+bool sf_host_rne(SfFmt f, int op, uint64_t a, uint64_t b, uint64_t *res);
+
 #endif

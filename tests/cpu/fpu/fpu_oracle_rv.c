@@ -142,6 +142,7 @@ static const uint64_t edge_s[] = {
     BOX | 0x4f800000, BOX | 0x5f000000, BOX | 0xdf000000, BOX | 0x5f800000,
     BOX | 0x3eaaaaab, BOX | 0xffc00000, BOX | 0xff800001, BOX | 0x4effffff,
     BOX | 0xcf000001, BOX | 0x33800000, BOX | 0x00400000, BOX | 0x7effffff,
+    BOX | 0x3f7fffff,                                       /* x * minnorm = minnorm, tiny */
     0x000000003f800000ULL, 0x7fffffff40000000ULL,          /* not NaN-boxed */
 };
 static const uint64_t edge_d[] = {
@@ -158,6 +159,7 @@ static const uint64_t edge_d[] = {
     0x0008000000000000, 0x7fe0000000000000, 0x43dfffffffffffff, 0xc3e0000000000001,
     0x47efffffe0000000, 0x47efffffefffffff, 0x47effffff0000000, 0x3690000000000000,
     0x380fffffffffffff, 0x3810000000000000, 0x36a8000000000000, 0xb6a0000000000001,
+    0x3fefffffffffffff,
 };
 static const uint64_t edge_i[] = {
     0, 1, 2, 3, UINT64_MAX, UINT64_MAX - 1, 0x7fffffff, 0x80000000, 0xffffffff,

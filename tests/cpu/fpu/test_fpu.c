@@ -219,6 +219,14 @@ static void subnormals(void **state)
         { "cvt.s.d same, rtz", CVT_FF, S, RTZ, 0, 0x380ffffff0000000, 0, 0, S_MAXSUB,
           UF | NX },
         { "cvt.s.d same, rup", CVT_FF, S, RUP, 0, 0x380ffffff0000000, 0, 0, S_MINNORM, NX },
+        /* the same through multiplication (the host fast path must defer
+         * a result of exactly 2^emin to the slow path) */
+        { "mul.s (1-2^-24)*minnorm", MUL, S, RNE, 0, 0x3f7fffff, S_MINNORM, 0, S_MINNORM,
+          UF | NX },
+        { "mul.d (1-2^-53)*minnorm", MUL, D, RNE, 0, 0x3fefffffffffffff, D_MINNORM, 0,
+          D_MINNORM, UF | NX },
+        { "mul.d minnorm*1 exact", MUL, D, RNE, 0, D_ONE, D_MINNORM, 0, D_MINNORM, 0 },
+        { "div.s just above minnorm", DIV, S, RNE, 0, 0x00800001, S_ONE, 0, 0x00800001, 0 },
         /* single subnormal -> double is exact and normal */
         { "cvt.d.s subnormal", CVT_FF, D, RNE, 0, S_MINSUB, 0, 0, 0x36a0000000000000, 0 },
         { "cvt.s.d to subnormal exact", CVT_FF, S, RNE, 0, 0x36a0000000000000, 0, 0,
