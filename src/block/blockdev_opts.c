@@ -89,8 +89,7 @@ static json_object *listify(json_object *o)
         json_object_object_get_ex(o, k, &v);
         json_object_array_add(arr, json_object_get(v));
     }
-    json_object_put(o);
-    return arr;
+    return arr;     /* the caller drops o */
 }
 
 /* Reads up to the next unescaped ',' ("",," is a literal comma) into buf. */
@@ -195,7 +194,10 @@ int keyval_parse(const char *str, const char *implied_key, json_object **out)
         json_object_put(root);
         return ret;
     }
-    *out = listify(root);
+    json_object *l = listify(root);
+    if (l != root)
+        json_object_put(root);
+    *out = l;
     return 0;
 }
 
