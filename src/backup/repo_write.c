@@ -90,6 +90,29 @@ const char *backup_writer_id(const BackupWriter *w)
     return w->m.id;
 }
 
+static size_t chunk_len(uint64_t disk_size, uint64_t at, uint32_t chunk_size)
+{
+    return disk_size - at < chunk_size ? (size_t)(disk_size - at) : chunk_size;
+}
+
+static int carry_resized_chunk(DiskWriter *dw, const DiskIndex *parent, uint64_t i)
+{
+    uint64_t at = i * (uint64_t)dw->d.chunk_size;
+    size_t len = chunk_len(dw->d.size, at, dw->d.chunk_size);
+    uint8_t *buf = calloc(1, dw->d.chunk_size);
+    if (!buf)
+        return err_set(ENOMEM, "out of memory");
+    int got = repo_read_chunk(dw->w->repo, parent->chunks[i].hash, buf, dw->d.chunk_size);
+    int ret = got < 0 ? got : 0;
+    if (ret == 0) {
+        if ((size_t)got < len)
+            memset(buf + got, 0, len - got);
+        ret = disk_put_chunk(dw, at, buf, len);
+    }
+    free(buf);
+    return ret;
+}
+
 int backup_disk_begin(BackupWriter *w, const char *disk_name, uint64_t size,
                       const char *bitmap_name, const DiskIndex *parent, DiskWriter **out)
 {
@@ -123,19 +146,35 @@ int backup_disk_begin(BackupWriter *w, const char *disk_name, uint64_t size,
         free(dw);
         return err_set(ENOMEM, "out of memory");
     }
+    uint64_t resized = UINT64_MAX;
     for (uint64_t i = 0; i < dw->d.nchunks; i++) {
-        /* Only chunks of the same length are inherited: if the disk was
-         * resized, its old last chunk would restore with the wrong length. */
         uint64_t at = i * (uint64_t)dw->d.chunk_size;
         bool inherit = parent && i < parent->nchunks &&
-                       (parent->size - at < dw->d.chunk_size ? parent->size - at : dw->d.chunk_size) ==
-                       (size - at < dw->d.chunk_size ? size - at : dw->d.chunk_size);
+                       chunk_len(parent->size, at, dw->d.chunk_size) ==
+                       chunk_len(size, at, dw->d.chunk_size);
         if (inherit)
             dw->d.chunks[i] = parent->chunks[i];
         else
             dw->d.chunks[i].zero = true;
+        if (parent && i < parent->nchunks && !inherit && !parent->chunks[i].zero)
+            resized = i;
     }
     w->disks[w->ndisks++] = dw;
+    /* The disk was resized and its old last chunk now has another length.  A
+     * dirty bitmap does not mark it (resizing is no write), so it is carried
+     * over here: the old data, cut or zero-extended (a grown disk reads zeroes
+     * there).  If it is dirty too, the data path's put replaces it. */
+    if (resized != UINT64_MAX) {
+        int ret = carry_resized_chunk(dw, parent, resized);
+        if (ret < 0) {
+            w->ndisks--;
+            free(dw->d.name);
+            free(dw->d.bitmap);
+            free(dw->d.chunks);
+            free(dw);
+            return err_prefix(ret, "carrying over the resized end of disk %s", disk_name);
+        }
+    }
     *out = dw;
     return 0;
 }

@@ -400,6 +400,56 @@ static void incremental_inherits(void **state)
     repo_close(r);
 }
 
+/* A resized disk: the old last chunk is carried over cut or zero-extended even
+ * though nothing puts it (a dirty bitmap does not see a resize). */
+static void resize_carries_last_chunk(void **state)
+{
+    (void)state;
+    Repo *r;
+    assert_int_equal(repo_open(dir, REPO_WRITE, &r), 0);
+    uint8_t *img = malloc(3 * CS), *got = malloc(3 * CS);
+    fill(img, 3 * CS, 5);
+    BackupWriter *w;
+    DiskWriter *dw;
+    BackupMeta meta = { .vm_name = "vm", .time = 1, .type = BACKUP_FULL };
+    uint64_t psize = 2 * (uint64_t)CS + CS / 2;
+    assert_int_equal(repo_backup_begin(r, &meta, &w), 0);
+    assert_int_equal(backup_disk_begin(w, "d", psize, NULL, NULL, &dw), 0);
+    for (uint64_t off = 0; off < psize; off += CS)
+        assert_int_equal(disk_put_chunk(dw, off, img + off, psize - off < CS ? psize - off : CS), 0);
+    char pid_[REPO_ID_MAX];
+    strcpy(pid_, backup_writer_id(w));
+    assert_int_equal(backup_commit(w), 0);
+    Manifest *pm;
+    assert_int_equal(repo_load_manifest(r, pid_, &pm), 0);
+    /* Grown to 3 chunks, shrunk to 1.25 chunks: nothing put in either. */
+    const uint64_t sizes[2] = { 3 * (uint64_t)CS, CS + CS / 4 };
+    for (int k = 0; k < 2; k++) {
+        BackupMeta im = { .vm_name = "vm", .time = 2 + k, .type = BACKUP_INCREMENTAL,
+                          .parent_id = pid_ };
+        assert_int_equal(repo_backup_begin(r, &im, &w), 0);
+        assert_int_equal(backup_disk_begin(w, "d", sizes[k], NULL, manifest_disk(pm, "d"), &dw), 0);
+        char cid[REPO_ID_MAX];
+        strcpy(cid, backup_writer_id(w));
+        assert_int_equal(backup_commit(w), 0);
+        Manifest *cm;
+        DiskReader *rd;
+        assert_int_equal(repo_load_manifest(r, cid, &cm), 0);
+        assert_int_equal(disk_reader_open(r, manifest_disk(cm, "d"), &rd), 0);
+        assert_int_equal(disk_reader_pread(rd, got, sizes[k], 0), 0);
+        uint64_t common = sizes[k] < psize ? sizes[k] : psize;
+        assert_memory_equal(got, img, common);
+        for (uint64_t i = common; i < sizes[k]; i++)
+            assert_int_equal(got[i], 0);
+        disk_reader_close(rd);
+        manifest_free(cm);
+    }
+    manifest_free(pm);
+    free(img);
+    free(got);
+    repo_close(r);
+}
+
 static void prune_rules(void **state)
 {
     (void)state;
@@ -509,6 +559,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(newer_repository_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(lock_contention, setup, teardown),
         cmocka_unit_test_setup_teardown(incremental_inherits, setup, teardown),
+        cmocka_unit_test_setup_teardown(resize_carries_last_chunk, setup, teardown),
         cmocka_unit_test(prune_rules),
         cmocka_unit_test_setup_teardown(gc_removes_only_garbage, setup, teardown),
         cmocka_unit_test(bad_init_and_urls),
