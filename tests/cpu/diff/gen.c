@@ -25,6 +25,7 @@ typedef struct Gen {
     bool sp_base;           /* x2 is a second base register */
     uint64_t sp_cur;        /* value of x2 when sp_base */
     bool in_loop;
+    int last_x, last_f;     /* most recently chosen destinations, -1 if none */
 } Gen;
 
 static uint64_t rnd(Gen *g)
@@ -135,6 +136,7 @@ static unsigned wreg(Gen *g)
             continue;
         if (g->reserved & (1u << r))
             continue;
+        g->last_x = (int)r;
         return r;
     }
 }
@@ -154,8 +156,10 @@ static unsigned wcreg(Gen *g)
 {
     for (;;) {
         unsigned r = 8 + rn(g, 8);
-        if (!(g->reserved & (1u << r)))
+        if (!(g->reserved & (1u << r))) {
+            g->last_x = (int)r;
             return r;
+        }
     }
 }
 
@@ -513,6 +517,7 @@ static void gen_fp(Gen *g)
 {
     unsigned fmt = rn(g, 2);
     unsigned fd = rn(g, 32), fs1 = rn(g, 32), fs2 = rn(g, 32), fs3 = rn(g, 32);
+    g->last_f = (int)fd;
     switch (rn(g, 16)) {
     case 0: case 1: case 2: {
         static const uint8_t f7[] = { 0x00, 0x04, 0x08, 0x0c };
@@ -665,7 +670,28 @@ static void gen_misc(Gen *g)
     }
 }
 
+/* Stores the register written last to the data buffer, so that results
+ * survive even when the register is overwritten later. */
+static void gen_keep_result(Gen *g)
+{
+    uint64_t a = data_addr(g, 8, true);
+    if (g->last_f >= 0 && chance(g, 40))
+        emit32(g, rv_s(OPC_STORE_FP, 3, g->xb, (unsigned)g->last_f, base_off(a)));
+    else if (g->last_x > 0)
+        emit32(g, rv_s(OPC_STORE, 3, g->xb, (unsigned)g->last_x, base_off(a)));
+}
+
+static void gen_simple_one(Gen *g);
+
 static void gen_simple(Gen *g)
+{
+    g->last_x = g->last_f = -1;
+    gen_simple_one(g);
+    if (chance(g, 25))
+        gen_keep_result(g);
+}
+
+static void gen_simple_one(Gen *g)
 {
     unsigned k = rn(g, 100);
     if (k < 14) gen_alu_r(g);
