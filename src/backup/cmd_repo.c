@@ -7,6 +7,7 @@
 #include "backup/cmd_common.h"
 #include "backup/commands.h"
 #include "backup/manifest.h"
+#include "backup/repo_internal.h"
 #include "util/error.h"
 
 const BackupCommand backup_repo_commands[] = {
@@ -61,10 +62,14 @@ int backup_cmd_list(int argc, char **argv)
     if (repo_open(a.repo, REPO_READ, &r) < 0)
         return cmd_fail("list");
     BackupInfo *info;
-    int n = repo_list_backups(r, &info);
+    int damaged = 0;
+    int n = repo_list_backups_ex(r, &info, &damaged);
     repo_close(r);
     if (n < 0)
         return cmd_fail("list");
+    if (damaged)
+        fprintf(stderr, "quail backup list: %d manifest(s) could not be read and are not "
+                "listed; `quail backup verify` names them\n", damaged);
     if (json) {
         json_object *arr = json_object_new_array();
         for (int i = 0; arr && i < n; i++) {
@@ -90,7 +95,7 @@ int backup_cmd_list(int argc, char **argv)
         }
     }
     free(info);
-    return 0;
+    return damaged ? 1 : 0;
 }
 
 int backup_cmd_show(int argc, char **argv)

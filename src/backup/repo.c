@@ -281,6 +281,11 @@ int repo_list_backup_ids(Repo *repo, char (**ids)[REPO_ID_MAX])
 
 int repo_list_backups(Repo *repo, BackupInfo **out)
 {
+    return repo_list_backups_ex(repo, out, NULL);
+}
+
+int repo_list_backups_ex(Repo *repo, BackupInfo **out, int *damaged)
+{
     char (*ids)[REPO_ID_MAX] = NULL;
     int n = repo_list_backup_ids(repo, &ids);
     if (n < 0)
@@ -290,25 +295,33 @@ int repo_list_backups(Repo *repo, BackupInfo **out)
         free(ids);
         return err_set(ENOMEM, "out of memory");
     }
+    int good = 0;
+    if (damaged)
+        *damaged = 0;
     for (int i = 0; i < n; i++) {
         Manifest *m;
         int ret = repo_load_manifest(repo, ids[i], &m);
+        if (ret < 0 && damaged && ret != -ENOMEM) {
+            (*damaged)++;
+            continue;
+        }
         if (ret < 0) {
             free(ids);
             free(info);
             return ret;
         }
-        strcpy(info[i].id, m->id);
-        snprintf(info[i].vm_name, sizeof(info[i].vm_name), "%s", m->vm_name);
-        info[i].time = m->time;
-        info[i].type = m->type;
-        snprintf(info[i].parent, sizeof(info[i].parent), "%s", m->parent ? m->parent : "");
+        BackupInfo *b = &info[good++];
+        strcpy(b->id, m->id);
+        snprintf(b->vm_name, sizeof(b->vm_name), "%s", m->vm_name);
+        b->time = m->time;
+        b->type = m->type;
+        snprintf(b->parent, sizeof(b->parent), "%s", m->parent ? m->parent : "");
         manifest_free(m);
     }
     free(ids);
-    qsort(info, n, sizeof(*info), info_cmp);
+    qsort(info, good, sizeof(*info), info_cmp);
     *out = info;
-    return n;
+    return good;
 }
 
 int repo_latest_backup(Repo *repo, const char *vm_name, char id_out[REPO_ID_MAX])

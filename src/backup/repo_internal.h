@@ -25,4 +25,8 @@ bool repo_ssh_accepts_new_hosts(void);
 /* Ids of all manifests in backups/ (unsorted, unvalidated content); malloc'd. */
 int repo_list_backup_ids(Repo *repo, char (**ids)[REPO_ID_MAX]);
 
+/* Like repo_list_backups(), but skips manifests that cannot be read and counts
+ * them in *damaged (when damaged is non-NULL). */
+int repo_list_backups_ex(Repo *repo, BackupInfo **out, int *damaged);
+
 #endif

@@ -52,4 +52,14 @@ rc=$?
 set -e
 [ $rc -eq 3 ] || fail "damaged manifest: exit $rc"
 echo "$out" | grep -q "manifest backups/$idc.json is damaged" || fail "damaged manifest not named"
+# list still shows the readable backups, warns and fails.
+set +e
+"$Q" backup list "$R" >"$T/list" 2>"$T/err"
+rc=$?
+set -e
+[ $rc -eq 1 ] || fail "list with a damaged manifest: exit $rc"
+grep -q "$ida" "$T/list" && grep -q "$idb" "$T/list" || fail "list lost readable backups"
+grep -q "1 manifest(s) could not be read" "$T/err" || fail "list warning"
+# gc refuses rather than drop chunks the damaged backup may need.
+"$Q" backup gc "$R" 2>/dev/null && fail "gc ran with a damaged manifest"
 echo "repo verify: ok"
