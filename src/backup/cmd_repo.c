@@ -131,7 +131,7 @@ int backup_cmd_show(int argc, char **argv)
     cmd_format_time(m->time, t, sizeof(t));
     if (!json)
         printf("backup   %s\nvm       %s%s%s\ntime     %s\ntype     %s\nparent   %s\n"
-               "chunks   %u bytes\n", m->id, m->vm_name, m->vm_uuid ? " uuid " : "",
+               "chunk    %u bytes\n", m->id, m->vm_name, m->vm_uuid ? " uuid " : "",
                m->vm_uuid ? m->vm_uuid : "", t, backup_type_name(m->type),
                m->parent ? m->parent : "-", m->chunk_size);
     for (size_t i = 0; i < m->ndisks; i++) {
