@@ -27,6 +27,7 @@ uint64_t iov_size(const struct iovec *iov, int niov)
             uint8_t *p_ = (uint8_t *)(iov)[i_].iov_base + o_; \
             BODY; \
             done_ += n_; l_ -= n_; o_ = 0; \
+            (void)done_; \
         } \
     } while (0)
 
