@@ -8,6 +8,7 @@
 #include "cpu/riscv.h"
 #include "hw/clint.h"
 #include "hw/plic.h"
+#include "hw/serial_host.h"
 #include "hw/sifive_test.h"
 #include "hw/uart.h"
 #include "util/clock.h"
@@ -332,6 +333,27 @@ static void finisher(void **state)
     assert_int_equal(fin_kind, FINISH_POWEROFF);
 }
 
+/* ---------- -nographic escape keys ---------- */
+static void serial_mux(void **state)
+{
+    bool esc = false, quit = false, help = false;
+    uint8_t out[16];
+    size_t n = serial_mux_filter(&esc, (const uint8_t *)"ab\x01\x01c", 5, out, &quit, &help);
+    assert_int_equal(n, 4);
+    assert_memory_equal(out, "ab\x01c", 4);       /* C-a C-a sends one C-a */
+    assert_false(quit);
+    /* the escape may arrive in one read and the key in the next */
+    n = serial_mux_filter(&esc, (const uint8_t *)"z\x01", 2, out, &quit, &help);
+    assert_int_equal(n, 1);
+    assert_true(esc);
+    n = serial_mux_filter(&esc, (const uint8_t *)"h", 1, out, &quit, &help);
+    assert_int_equal(n, 0);
+    assert_true(help);
+    n = serial_mux_filter(&esc, (const uint8_t *)"\x01q\x01x", 4, out, &quit, &help);
+    assert_int_equal(n, 0);                        /* unknown escapes are dropped */
+    assert_true(quit);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +366,7 @@ int main(void)
         cmocka_unit_test(uart_loopback),
         cmocka_unit_test(clint_msip_mtimecmp),
         cmocka_unit_test(finisher),
+        cmocka_unit_test(serial_mux),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
