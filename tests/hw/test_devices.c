@@ -338,9 +338,9 @@ static void serial_mux(void **state)
 {
     bool esc = false, quit = false, help = false;
     uint8_t out[16];
-    size_t n = serial_mux_filter(&esc, (const uint8_t *)"ab\x01\x01c", 5, out, &quit, &help);
+    size_t n = serial_mux_filter(&esc, (const uint8_t *)"ab\x01\x01" "c", 5, out, &quit, &help);
     assert_int_equal(n, 4);
-    assert_memory_equal(out, "ab\x01c", 4);       /* C-a C-a sends one C-a */
+    assert_memory_equal(out, "ab\x01" "c", 4);       /* C-a C-a sends one C-a */
     assert_false(quit);
     /* the escape may arrive in one read and the key in the next */
     n = serial_mux_filter(&esc, (const uint8_t *)"z\x01", 2, out, &quit, &help);
