@@ -115,7 +115,7 @@ typedef struct BlockCheckResult {
     int64_t image_end_offset;
     int64_t allocated_clusters, total_clusters, fragmented_clusters, compressed_clusters;
 } BlockCheckResult;
-enum { BLK_FIX_LEAKS = 1, BLK_FIX_ERRORS = 2 };
+enum { BLK_FIX_LEAKS = 1, BLK_FIX_ERRORS = 2, BLK_CHECK_QUIET = 0x100 /* no per-cluster messages */ };
 
 typedef struct BlockDriver {
     const char *name;

@@ -232,7 +232,9 @@ static int qcow2_open(BlockNode *bs, json_object *opts, int flags)
         if (s->incompat & QCOW2_INCOMPAT_DIRTY) {
             /* Left dirty by a crash with lazy refcounts: repair, then clear. */
             BlockCheckResult r;
-            ret = qcow2_check(bs, &r, BLK_FIX_LEAKS | BLK_FIX_ERRORS);
+            ret = qcow2_check(bs, &r, BLK_FIX_LEAKS | BLK_FIX_ERRORS | BLK_CHECK_QUIET);
+            if (ret == 0)
+                ret = qcow2_check(bs, &r, BLK_CHECK_QUIET);
             if (ret < 0)
                 return err_prefix(ret, "Could not repair dirty image");
             if (r.corruptions)
