@@ -25,6 +25,7 @@
  */
 #include "cpu/fpu_soft.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -612,6 +613,11 @@ static bool normal64(uint64_t v)
 
 bool sf_host_rne(SfFmt f, int op, uint64_t a, uint64_t b, uint64_t *res)
 {
+#if FLT_EVAL_METHOD != 0
+    /* wider intermediates (x87) would round twice */
+    (void)f; (void)op; (void)a; (void)b; (void)res;
+    return false;
+#else
     if (f == SF_F64) {
         double x, y, r;
         uint64_t rb;
@@ -652,4 +658,5 @@ bool sf_host_rne(SfFmt f, int op, uint64_t a, uint64_t b, uint64_t *res)
         *res = rb;
         return true;
     }
+#endif
 }
