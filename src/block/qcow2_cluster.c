@@ -494,50 +494,83 @@ int qcow2_pwritev(BlockNode *bs, uint64_t off, uint64_t bytes, struct iovec *iov
     return ret;
 }
 
-/* Replaces the entries of whole clusters in [off, off+bytes) with `entry`
- * (0 or the zero flag), freeing what they pointed to.  keep_alloc keeps
- * allocated clusters (as preallocated zero clusters) instead. */
+static int free_entry(BlockNode *bs, uint64_t old, bool discard)
+{
+    Qcow2State *s = bs->opaque;
+    switch (qcow2_entry_type(s, old)) {
+    case QCOW2_CLUSTER_COMPRESSED: {
+        uint64_t coff = old & s->cluster_offset_mask;
+        uint64_t nsec = ((old >> s->csize_shift) & s->csize_mask) + 1;
+        return qcow2_free_range(bs, coff & ~511ull, nsec * 512, discard);
+    }
+    case QCOW2_CLUSTER_NORMAL:
+    case QCOW2_CLUSTER_ZERO_ALLOC:
+        return qcow2_free_range(bs, old & L2E_OFFSET_MASK, s->cluster_size, discard);
+    default:
+        return 0;
+    }
+}
+
+/* Replaces the entries of whole clusters in [off, off+bytes) (within one L2
+ * table) with `entry` (0 or the zero flag), freeing what they pointed to once
+ * the new entries are on disk.  keep_alloc keeps allocated clusters (as
+ * preallocated zero clusters) instead. */
+static int zap_in_table(BlockNode *bs, uint64_t off, uint64_t bytes, uint64_t entry,
+                        bool keep_alloc, bool discard)
+{
+    Qcow2State *s = bs->opaque;
+    uint64_t cs = s->cluster_size, n = bytes / cs;
+    uint64_t *old = calloc(n, 8), *neu = calloc(n, 8);
+    int ret = 0;
+    if (!old || !neu) {
+        ret = err_set(ENOMEM, "out of memory");
+        goto out;
+    }
+    bool change = false, frees = false;
+    for (uint64_t i = 0; i < n && ret == 0; i++) {
+        ret = qcow2_get_l2_entry(bs, off + i * cs, &old[i]);
+        Qcow2ClusterType t = qcow2_entry_type(s, old[i]);
+        neu[i] = entry;
+        if (keep_alloc && t == QCOW2_CLUSTER_NORMAL && (old[i] & QCOW_OFLAG_COPIED))
+            neu[i] = (old[i] & (L2E_OFFSET_MASK | QCOW_OFLAG_COPIED)) | QCOW_OFLAG_ZERO;
+        if (keep_alloc && t == QCOW2_CLUSTER_ZERO_ALLOC)
+            neu[i] = old[i];
+        change |= neu[i] != old[i];
+        frees |= neu[i] != old[i] && !(neu[i] & L2E_OFFSET_MASK) &&
+                 (t == QCOW2_CLUSTER_NORMAL || t == QCOW2_CLUSTER_ZERO_ALLOC ||
+                  t == QCOW2_CLUSTER_COMPRESSED);
+    }
+    if (ret < 0 || !change)
+        goto out;
+    if (!(s->l1[off >> (s->cluster_bits + s->l2_bits)] & L1E_OFFSET_MASK) && entry == 0)
+        goto out;   /* no table: already unallocated */
+    uint64_t l2_off;
+    ret = get_l2_for_write(bs, off, &l2_off);
+    if (ret == 0)
+        ret = set_l2_entries(bs, l2_off, (off >> s->cluster_bits) & (s->l2_entries - 1), neu, n);
+    if (ret == 0 && frees)
+        ret = blk_flush(bs->file->node);
+    for (uint64_t i = 0; i < n && ret == 0; i++)
+        if (neu[i] != old[i] && !(neu[i] & L2E_OFFSET_MASK))
+            ret = free_entry(bs, old[i], discard);
+out:
+    free(old);
+    free(neu);
+    return ret;
+}
+
 static int zap_clusters(BlockNode *bs, uint64_t off, uint64_t bytes, uint64_t entry,
                         bool keep_alloc, bool discard)
 {
     Qcow2State *s = bs->opaque;
-    uint64_t cs = s->cluster_size;
+    uint64_t span = (uint64_t)s->cluster_size << s->l2_bits;
     int ret = 0;
-    for (uint64_t goff = off; goff < off + bytes && ret == 0; goff += cs) {
-        uint64_t old;
-        ret = qcow2_get_l2_entry(bs, goff, &old);
-        if (ret < 0)
-            break;
-        Qcow2ClusterType t = qcow2_entry_type(s, old);
-        uint64_t neu = entry;
-        if (keep_alloc && t == QCOW2_CLUSTER_NORMAL && (old & QCOW_OFLAG_COPIED))
-            neu = (old & (L2E_OFFSET_MASK | QCOW_OFLAG_COPIED)) | QCOW_OFLAG_ZERO;
-        if (t == QCOW2_CLUSTER_ZERO_ALLOC && keep_alloc)
-            neu = old;
-        if (neu == old)
-            continue;
-        if (!(s->l1[goff >> (s->cluster_bits + s->l2_bits)] & L1E_OFFSET_MASK) && neu == 0)
-            continue;   /* no table, already unallocated */
-        uint64_t l2_off;
-        ret = get_l2_for_write(bs, goff, &l2_off);
-        if (ret == 0)
-            ret = set_l2_entries(bs, l2_off, (goff >> s->cluster_bits) & (s->l2_entries - 1), &neu, 1);
-        if (ret < 0)
-            break;
-        if (neu & L2E_OFFSET_MASK)
-            continue;   /* allocation kept */
-        if (t == QCOW2_CLUSTER_NORMAL || t == QCOW2_CLUSTER_ZERO_ALLOC || t == QCOW2_CLUSTER_COMPRESSED) {
-            ret = blk_flush(bs->file->node);
-            if (ret < 0)
-                break;
-            if (t == QCOW2_CLUSTER_COMPRESSED) {
-                uint64_t coff = old & s->cluster_offset_mask;
-                uint64_t nsec = ((old >> s->csize_shift) & s->csize_mask) + 1;
-                ret = qcow2_free_range(bs, coff & ~511ull, nsec * 512, discard);
-            } else {
-                ret = qcow2_free_range(bs, old & L2E_OFFSET_MASK, cs, discard);
-            }
-        }
+    for (uint64_t pos = off; pos < off + bytes && ret == 0;) {
+        uint64_t n = span - (pos & (span - 1));
+        if (n > off + bytes - pos)
+            n = off + bytes - pos;
+        ret = zap_in_table(bs, pos, n, entry, keep_alloc, discard);
+        pos += n;
     }
     return ret;
 }
