@@ -1,5 +1,6 @@
 /* The virt machine: device wiring, hart threads and the power-state loop. */
 #include "hw/virt.h"
+#include "monitor/qmp.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -266,6 +267,57 @@ static void stop_harts(VirtMachine *m)
     m->threads_running = false;
 }
 
+static void state_event(const char *name, bool guest, const char *reason)
+{
+    json_object *d = json_object_new_object();
+    json_object_object_add(d, "guest", json_object_new_boolean(guest));
+    json_object_object_add(d, "reason", json_object_new_string(reason));
+    qmp_event(name, d);
+}
+
+static void shutdown_event(bool guest, const char *reason)
+{
+    state_event("SHUTDOWN", guest, reason);
+}
+
+static void reset_event(bool guest, const char *reason)
+{
+    state_event("RESET", guest, reason);
+}
+
+static int set_pause(VirtMachine *m, bool pause)
+{
+    pthread_mutex_lock(&m->req_lock);
+    if (m->request != MACHINE_RUNNING) {
+        pthread_mutex_unlock(&m->req_lock);
+        return err_set(EBUSY, "the machine is shutting down");
+    }
+    m->pause_want = pause;
+    pthread_cond_broadcast(&m->req_cond);
+    while (m->paused != pause && m->request == MACHINE_RUNNING)
+        pthread_cond_wait(&m->req_cond, &m->req_lock);
+    pthread_mutex_unlock(&m->req_lock);
+    return 0;
+}
+
+int virt_pause(VirtMachine *m)
+{
+    return set_pause(m, true);
+}
+
+int virt_resume(VirtMachine *m)
+{
+    return set_pause(m, false);
+}
+
+const char *virt_status(VirtMachine *m)
+{
+    pthread_mutex_lock(&m->req_lock);
+    const char *s = m->request != MACHINE_RUNNING ? "shutdown" : m->paused ? "paused" : "running";
+    pthread_mutex_unlock(&m->req_lock);
+    return s;
+}
+
 int virt_run(VirtMachine *m)
 {
     int ret = serial_host_start(m->serial);
@@ -274,31 +326,56 @@ int virt_run(VirtMachine *m)
         return 1;
     }
     for (;;) {
-        ret = start_harts(m);
-        if (ret < 0) {
-            log_msg("%s", err_msg());
-            return 1;
+        if (!m->paused) {
+            ret = start_harts(m);
+            if (ret < 0) {
+                log_msg("%s", err_msg());
+                return 1;
+            }
         }
         pthread_mutex_lock(&m->req_lock);
-        while (m->request == MACHINE_RUNNING)
+        while (m->request == MACHINE_RUNNING && m->pause_want == m->paused)
             pthread_cond_wait(&m->req_cond, &m->req_lock);
         MachineRequest r = m->request;
         int code = m->exit_code;
+        bool want_pause = m->pause_want;
         pthread_mutex_unlock(&m->req_lock);
 
+        if (r == MACHINE_RUNNING) {
+            /* stop/cont from the monitor */
+            if (want_pause)
+                stop_harts(m);
+            pthread_mutex_lock(&m->req_lock);
+            m->paused = want_pause;
+            pthread_cond_broadcast(&m->req_cond);
+            pthread_mutex_unlock(&m->req_lock);
+            qmp_event(want_pause ? "STOP" : "RESUME", NULL);
+            continue;
+        }
         stop_harts(m);
+        bool host_reset = m->reset_reason != NULL;
+        const char *reset_reason = host_reset ? m->reset_reason : "guest-reset";
         switch (r) {
         case MACHINE_RESET:
-            if (m->cfg->no_reboot)
+            if (m->cfg->no_reboot) {
+                shutdown_event(!host_reset, reset_reason);
                 return 0;
+            }
             virt_reset(m);
+            reset_event(!host_reset, reset_reason);
             pthread_mutex_lock(&m->req_lock);
             m->request = MACHINE_RUNNING;
+            m->reset_reason = NULL;
             pthread_mutex_unlock(&m->req_lock);
             continue;
         case MACHINE_FAIL:
+            shutdown_event(true, "guest-panic");
             return code;
+        case MACHINE_POWEROFF:
+            shutdown_event(true, "guest-shutdown");
+            return 0;
         default:
+            shutdown_event(false, m->quit_reason ? m->quit_reason : "host-signal");
             return 0;
         }
     }

@@ -111,6 +111,11 @@ struct VirtMachine {
     pthread_cond_t req_cond;
     MachineRequest request;
     int exit_code;
+    /* Run state for QMP stop/cont: the main loop stops or restarts the hart
+     * threads when pause_want differs from paused (both under req_lock). */
+    bool pause_want, paused;
+    const char *quit_reason;    /* SHUTDOWN event reason for MACHINE_QUIT */
+    const char *reset_reason;   /* RESET event reason, guest-reset if NULL */
 };
 
 int virt_create(VirtMachine **out, const RunConfig *cfg);
@@ -123,6 +128,13 @@ void virt_reset(VirtMachine *m);
 /* Runs until poweroff/fail/quit (resets are handled inside, unless
  * -no-reboot).  Returns the process exit status. */
 int virt_run(VirtMachine *m);
+
+/* QMP stop / cont: return once the harts have stopped or restarted;
+ * -EBUSY when the machine is shutting down. */
+int virt_pause(VirtMachine *m);
+int virt_resume(VirtMachine *m);
+/* "running", "paused", "shutdown" (query-status). */
+const char *virt_status(VirtMachine *m);
 
 /* Any thread: ask the main loop to power off, reset, fail or quit. */
 void machine_request(VirtMachine *m, MachineRequest r, int exit_code);

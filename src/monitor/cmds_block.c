@@ -23,20 +23,10 @@ static json_object *image_info(BlockNode *bs, int depth)
     if (actual >= 0)
         json_object_object_add(img, "actual-size", json_object_new_int64(actual));
     json_object_object_add(img, "dirty-flag", json_object_new_boolean(0));
-    if (bs->drv->get_info) {
-        json_object *data = json_object_new_object();
-        if (bs->drv->get_info(bs, data) == 0) {
-            json_object *cs;
-            if (json_object_object_get_ex(data, "cluster-size", &cs))
-                json_object_object_add(img, "cluster-size", json_object_get(cs));
-            json_object *spec = json_object_new_object();
-            json_object_object_add(spec, "type", json_object_new_string(bs->drv->name));
-            json_object_object_del(data, "cluster-size");
-            json_object_object_add(spec, "data", json_object_get(data));
-            json_object_object_add(img, "format-specific", spec);
-        }
-        json_object_put(data);
-    }
+    /* The driver adds what qemu-img info shows for its format
+     * (cluster-size, format-specific, dirty-flag). */
+    if (bs->drv->get_info)
+        bs->drv->get_info(bs, img);
     if (bs->backing_file[0]) {
         json_object_object_add(img, "backing-filename", json_object_new_string(bs->backing_file));
         json_object_object_add(img, "full-backing-filename",
@@ -83,9 +73,20 @@ static json_object *device_info(BlockNode *bs)
 
 static int query_named_block_nodes(json_object *args, json_object **ret)
 {
-    json_object *list = json_object_new_array();
+    /* Newest first, the order QEMU lists its named nodes in. */
+    size_t n = 0;
     for (BlockNode *bs = blk_next_node(NULL); bs; bs = blk_next_node(bs))
-        json_object_array_add(list, device_info(bs));
+        n++;
+    BlockNode **nodes = calloc(n ? n : 1, sizeof(*nodes));
+    if (!nodes)
+        return err_set(ENOMEM, "out of memory");
+    size_t i = 0;
+    for (BlockNode *bs = blk_next_node(NULL); bs && i < n; bs = blk_next_node(bs))
+        nodes[i++] = bs;
+    json_object *list = json_object_new_array();
+    while (i > 0)
+        json_object_array_add(list, device_info(nodes[--i]));
+    free(nodes);
     *ret = list;
     return 0;
 }
@@ -148,8 +149,14 @@ static int blockdev_del(json_object *args, json_object **ret)
     json_object *nn;
     json_object_object_get_ex(args, "node-name", &nn);
     const char *name = json_object_get_string(nn);
-    if (!blk_find_node(name))
+    BlockNode *bs = blk_find_node(name);
+    if (!bs)
         return qmp_error(QMP_ERR_GENERIC, "Failed to find node with node-name='%s'", name);
+    /* QEMU's wording for these two refusals. */
+    if (!bs->monitor_owned)
+        return qmp_error(QMP_ERR_GENERIC, "Node %s is not owned by the monitor", name);
+    if (bs->parents)
+        return qmp_error(QMP_ERR_GENERIC, "Node %s is in use", name);
     int r = blk_node_del(name);
     if (r < 0)
         return qmp_error(QMP_ERR_GENERIC, "%s", err_msg());
@@ -201,10 +208,9 @@ static int hmp(json_object *args, json_object **ret)
                 if (c->parent || strncmp(c->name, "/machine/", 9))
                     continue;
                 const char *drive = drive_name_of(bs);
-                append(&out, &len, &cap, "%s: %s (%s%s)\r\n", drive ? drive : c->name,
+                append(&out, &len, &cap, "%s: %s (%s%s)\r\n", drive ? drive : bs->node_name,
                        bs->filename, bs->drv->name, bs->read_only ? ", read-only" : "");
-                if (drive)
-                    append(&out, &len, &cap, "    Attached to:      %s\r\n", c->name);
+                append(&out, &len, &cap, "    Attached to:      %s\r\n", c->name);
                 append(&out, &len, &cap, "    Cache mode:       writeback\r\n");
                 if (bs->backing_file[0])
                     append(&out, &len, &cap, "    Backing file:     %s\r\n", bs->backing_file);

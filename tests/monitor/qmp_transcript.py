@@ -11,6 +11,9 @@ Transcript format (one JSON value per line, '#' comments):
   {"event": "NAME", "data": {...}}   an event must arrive (data optional)
   {"raw": "text"}            send bytes as they are (malformed input)
   {"expect-exit": true}      the emulator must exit (after quit)
+  {"setup": [argv...]}       (before any send) run a host command first
+  {"args": [...]}            (before any send) extra emulator arguments
+"{tmp}" in setup and args is the test's temporary directory.
 Matching: objects must have exactly the expected keys; the string "<any>"
 matches any value; {"<contains>": [..]} matches a list holding those items.
 """
@@ -83,31 +86,49 @@ class Conn:
                 self.events.append(m)
 
 
-def emulator_cmd(kind, sock):
-    common = ["-M", "virt", "-m", "256M", "-nographic", "-qmp", f"unix:{sock},server=on,wait=off"]
+def emulator_cmd(kind, sock, extra):
+    common = ["-M", "virt", "-m", "256M", "-nographic", "-qmp", f"unix:{sock},server=on,wait=off"] + extra
     if kind == "qemu":
         return ["qemu-system-riscv64"] + common
     return [os.environ.get("QUAIL", "build/quail"), "run"] + common
 
 
+def subst(v, sub):
+    if isinstance(v, str):
+        return sub(v)
+    if isinstance(v, list):
+        return [subst(x, sub) for x in v]
+    if isinstance(v, dict):
+        return {k: subst(x, sub) for k, x in v.items()}
+    return v
+
+
 def run_transcript(kind, path):
+    steps = []
+    for n, line in enumerate(open(path, encoding="utf-8"), 1):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            steps.append((n, json.loads(line)))
     with tempfile.TemporaryDirectory() as d:
+        sub = lambda v: v.replace("{tmp}", d)
+        extra = []
+        for n, step in steps:
+            if "setup" in step:
+                subprocess.run([sub(a) for a in step["setup"]], check=True)
+            if "args" in step:
+                extra += [sub(a) for a in step["args"]]
         sock = os.path.join(d, "qmp.sock")
-        proc = subprocess.Popen(emulator_cmd(kind, sock), stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(emulator_cmd(kind, sock, extra), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             c = Conn(sock)
             greeting = c.read_msg()
             if not matches({"QMP": {"version": ANY, "capabilities": ANY}}, greeting):
                 return f"bad greeting {greeting}"
-            for n, line in enumerate(open(path, encoding="utf-8"), 1):
-                line = line.strip()
-                if not line or line.startswith("#"):
-                    continue
-                step = json.loads(line)
+            for n, step in steps:
                 where = f"{os.path.basename(path)}:{n}"
                 if "send" in step:
-                    c.s.sendall(json.dumps(step["send"]).encode() + b"\n")
+                    c.s.sendall(json.dumps(subst(step["send"], sub)).encode() + b"\n")
                 elif "raw" in step:
                     c.s.sendall(step["raw"].encode())
                 elif "reply" in step:
