@@ -26,6 +26,9 @@ typedef struct Gen {
     uint64_t sp_cur;        /* value of x2 when sp_base */
     bool in_loop;
     int last_x, last_f;     /* most recently chosen destinations, -1 if none */
+    uint8_t ftype[32];      /* FT_* last put in each FP register (a guess
+                             * across branches), so operands mostly fit
+                             * the operation's format instead of being NaN */
 } Gen;
 
 static uint64_t rnd(Gen *g)
@@ -108,22 +111,44 @@ static uint64_t rand64(Gen *g)
     return rnd(g);
 }
 
-static uint64_t randfp(Gen *g)
+/* An FP register value; *type gets FT_S (NaN-boxed single), FT_D or FT_X
+ * (neither: a single-precision read sees the canonical NaN). */
+enum { FT_S = 0, FT_D = 1, FT_X = 2 };
+
+static uint64_t randfp_t(Gen *g, int *type)
 {
-    unsigned k = rn(g, 20);
-    if (k < 7)
+    unsigned k = rn(g, 24);
+    *type = FT_D;
+    if (k < 6)
         return specd[rn(g, NELEM(specd))];
-    if (k < 10)
+    if (k < 8)
         return rnd(g);
+    if (k < 11) {
+        /* an ordinary number near 1: rounding of the results matters */
+        uint64_t e = (uint64_t)(1023 - 30 + (int)rn(g, 61));
+        return (rnd(g) & 0x800fffffffffffffULL) | e << 52;
+    }
+    *type = FT_S;
     if (k < 16)
         return 0xffffffff00000000ULL | specs[rn(g, NELEM(specs))];
-    if (k < 18)
+    if (k < 17)
         return 0xffffffff00000000ULL | (uint32_t)rnd(g);
+    if (k < 21) {
+        uint32_t e = (uint32_t)(127 - 20 + (int)rn(g, 41));
+        return 0xffffffff00000000ULL | ((uint32_t)rnd(g) & 0x807fffffu) | e << 23;
+    }
     /* not NaN-boxed: single-precision reads must see the canonical NaN */
+    *type = FT_X;
     uint64_t hi = rnd(g) & 0xffffffff00000000ULL;
     if (hi == 0xffffffff00000000ULL)
         hi = 0;
     return hi | specs[rn(g, NELEM(specs))];
+}
+
+static uint64_t randfp(Gen *g)
+{
+    int t;
+    return randfp_t(g, &t);
 }
 
 /* --- register choice --- */
@@ -164,6 +189,20 @@ static unsigned wcreg(Gen *g)
 }
 
 static unsigned rcreg(Gen *g) { return 8 + rn(g, 8); }
+
+/* An FP source for format fmt: usually one holding a value of that format. */
+static unsigned fsrc(Gen *g, unsigned fmt)
+{
+    if (chance(g, 85)) {
+        unsigned start = rn(g, 32);
+        for (unsigned i = 0; i < 32; i++) {
+            unsigned r = (start + i) & 31;
+            if (g->ftype[r] == fmt)
+                return r;
+        }
+    }
+    return rn(g, 32);
+}
 
 static int rand_imm12(Gen *g)
 {
@@ -429,6 +468,8 @@ static void gen_compressed_mem(Gen *g)
     case 1: emit16(g, d ? rvc_ls_d(7, g->xb, rcreg(g), uimm) : rvc_ls_w(6, g->xb, rcreg(g), uimm)); break;
     case 2: case 3: {
         unsigned fr = 8 + rn(g, 8);
+        if (k == 2)
+            g->ftype[fr] = FT_D;
         emit16(g, rvc_ls_d(k == 2 ? 1 : 5, g->xb, fr, 8u * rn(g, 32)));   /* c.fld, c.fsd */
         break;
     }
@@ -447,7 +488,12 @@ static void gen_compressed_mem(Gen *g)
             switch (kind) {
             case 0: emit16(g, rvc_lsp(2, wreg_nz(g), 4u * slot)); break;
             case 1: emit16(g, rvc_lsp(3, wreg_nz(g), 8u * slot)); break;
-            case 2: emit16(g, rvc_lsp(1, rn(g, 32), 8u * slot)); break;
+            case 2: {
+                unsigned fd = rn(g, 32);
+                g->ftype[fd] = FT_D;
+                emit16(g, rvc_lsp(1, fd, 8u * slot));
+                break;
+            }
             case 3: emit16(g, rvc_ssp(6, rreg(g), 4u * slot)); break;
             case 4: emit16(g, rvc_ssp(7, rreg(g), 8u * slot)); break;
             default: emit16(g, rvc_ssp(5, rn(g, 32), 8u * slot)); break;
@@ -516,8 +562,10 @@ static unsigned rand_rm(Gen *g)
 static void gen_fp(Gen *g)
 {
     unsigned fmt = rn(g, 2);
-    unsigned fd = rn(g, 32), fs1 = rn(g, 32), fs2 = rn(g, 32), fs3 = rn(g, 32);
+    unsigned fd = rn(g, 32), fs1 = fsrc(g, fmt), fs2 = fsrc(g, fmt), fs3 = fsrc(g, fmt);
     g->last_f = (int)fd;
+    uint8_t old_type = g->ftype[fd];
+    g->ftype[fd] = (uint8_t)fmt;
     switch (rn(g, 16)) {
     case 0: case 1: case 2: {
         static const uint8_t f7[] = { 0x00, 0x04, 0x08, 0x0c };
@@ -542,39 +590,43 @@ static void gen_fp(Gen *g)
     case 7:
         emit32(g, rv_r(OPC_OP_FP, rn(g, 2), 0x14 | fmt, fd, fs1, fs2));       /* fmin/fmax */
         break;
-    case 8:
+    case 8: {
+        unsigned src = fsrc(g, !fmt);
         if (fmt)
-            emit32(g, rv_r(OPC_OP_FP, rand_rm(g), 0x21, fd, fs1, 0));        /* fcvt.d.s */
+            emit32(g, rv_r(OPC_OP_FP, rand_rm(g), 0x21, fd, src, 0));        /* fcvt.d.s */
         else
-            emit32(g, rv_r(OPC_OP_FP, rand_rm(g), 0x20, fd, fs1, 1));        /* fcvt.s.d */
+            emit32(g, rv_r(OPC_OP_FP, rand_rm(g), 0x20, fd, src, 1));        /* fcvt.s.d */
         break;
+    }
     case 9: {
         static const uint8_t f3[] = { 0, 1, 2 };                             /* fle flt feq */
+        g->ftype[fd] = old_type;
         unsigned k = rn(g, 3);
         emit32(g, rv_r(OPC_OP_FP, f3[k], 0x50 | fmt, wreg(g), fs1, fs2));
         break;
     }
     case 10:
+        g->ftype[fd] = old_type;
         emit32(g, rv_r(OPC_OP_FP, 1, 0x70 | fmt, wreg(g), fs1, 0));          /* fclass */
         break;
     case 11:
+        g->ftype[fd] = old_type;
         emit32(g, rv_r(OPC_OP_FP, 0, 0x70 | fmt, wreg(g), fs1, 0));          /* fmv.x.[wd] */
         break;
     case 12:
         emit32(g, rv_r(OPC_OP_FP, 0, 0x78 | fmt, fd, rreg(g), 0));           /* fmv.[wd].x */
         break;
-    case 13: case 14:
-    {
+    case 13: case 14: {
+        g->ftype[fd] = old_type;
         unsigned rm = rand_rm(g), rd = wreg(g);
         emit32(g, rv_r(OPC_OP_FP, rm, 0x60 | fmt, rd, fs1, rn(g, 4)));  /* fcvt.int */
-    }
         break;
-    default:
-    {
+    }
+    default: {
         unsigned rm = rand_rm(g), rs = rreg(g);
         emit32(g, rv_r(OPC_OP_FP, rm, 0x68 | fmt, fd, rs, rn(g, 4)));   /* fcvt.fp */
-    }
         break;
+    }
     }
 }
 
@@ -583,10 +635,13 @@ static void gen_fp_mem(Gen *g)
     bool d = chance(g, 50), load = chance(g, 50);
     uint64_t a = data_addr(g, d ? 8 : 4, chance(g, 85));
     unsigned f3 = d ? 3 : 2;
-    if (load)
-        emit32(g, rv_i(OPC_LOAD_FP, f3, rn(g, 32), g->xb, base_off(a)));
-    else
-        emit32(g, rv_s(OPC_STORE_FP, f3, g->xb, rn(g, 32), base_off(a)));
+    unsigned fr = rn(g, 32);
+    if (load) {
+        g->ftype[fr] = d ? FT_D : FT_S;
+        emit32(g, rv_i(OPC_LOAD_FP, f3, fr, g->xb, base_off(a)));
+    } else {
+        emit32(g, rv_s(OPC_STORE_FP, f3, g->xb, fr, base_off(a)));
+    }
 }
 
 /* fflags/frm/fcsr accesses.  frm only ever receives 0..4 so that later
@@ -902,8 +957,11 @@ unsigned diff_gen_ex(uint64_t seed, uint64_t index, DiffProg *p, const uint8_t *
             g->sp_cur += 4;       /* misaligned stack pointer */
         h->x[2] = g->sp_cur;
     }
-    for (unsigned i = 0; i < 32; i++)
-        h->f[i] = randfp(g);
+    for (unsigned i = 0; i < 32; i++) {
+        int t;
+        h->f[i] = randfp_t(g, &t);
+        g->ftype[i] = (uint8_t)t;
+    }
     h->fcsr = rn(g, 32);
     h->fcsr |= rn(g, 5) << 5;
     for (unsigned i = 0; i < DIFF_DATA_SIZE; i += 8) {
