@@ -53,7 +53,7 @@ static void exercise(BlockNode *bs, bool writable)
     }
     if (bs->drv->check) {
         BlockCheckResult r;
-        bs->drv->check(bs, &r, 0);
+        bs->drv->check(bs, &r, BLK_CHECK_QUIET);
     }
     if (writable) {
         memset(buf, 0x5a, 4096);
