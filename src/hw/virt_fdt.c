@@ -151,7 +151,9 @@ static int fdt_soc(VirtMachine *m, void *fdt, const uint32_t *intc_ph)
     snprintf(name, sizeof(name), "plic@%llx", (unsigned long long)VIRT_PLIC_BASE);
     CHECK(fdt_begin_node(fdt, name));
     CHECK(fdt_property_u32(fdt, "phandle", m->plic_phandle));
-    CHECK(fdt_property_u32(fdt, "riscv,ndev", PLIC_NUM_SOURCES - 1));
+    /* QEMU 7.2 advertises VIRT_IRQCHIP_NUM_SOURCES here although source 96
+     * does not exist; kept for an identical tree (nothing is wired there). */
+    CHECK(fdt_property_u32(fdt, "riscv,ndev", PLIC_NUM_SOURCES));
     CHECK(prop_reg(fdt, VIRT_PLIC_BASE, PLIC_MMIO_SIZE));
     for (int i = 0; i < m->nharts; i++) {
         cells[4 * i + 0] = intc_ph[i];
