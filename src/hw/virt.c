@@ -92,7 +92,10 @@ static const char *const virtio_slot_names[VIRT_VIRTIO_COUNT] = {
 
 int machine_alloc_virtio_slot(VirtMachine *m, const char *owner)
 {
-    for (int i = 0; i < VIRT_VIRTIO_COUNT; i++) {
+    /* Highest slot first: QEMU hands the first virtio-mmio device to
+     * virtio-mmio-bus.7 (0x10008000), which is also the first node in the DT,
+     * so the guest numbers devices in command-line order. */
+    for (int i = VIRT_VIRTIO_COUNT - 1; i >= 0; i--) {
         if (m->virtio_owner[i])
             continue;
         m->virtio_owner[i] = owner;

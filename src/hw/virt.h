@@ -147,7 +147,8 @@ int machine_add_cleanup_hook(VirtMachine *m, MachineCleanupFn fn, void *opaque);
  * holds it (MMIO callbacks do: pass locked = true). */
 void machine_set_irq(VirtMachine *m, int source, bool level, bool locked);
 
-/* Claims the first free virtio-mmio slot for owner (a device id for logs).
+/* Claims the highest free virtio-mmio slot for owner (a device id for logs),
+ * the order QEMU fills them in.
  * Returns the slot index (base = VIRT_VIRTIO_BASE + i * VIRT_VIRTIO_SIZE,
  * PLIC source VIRT_VIRTIO_IRQ + i) or -ENOSPC. */
 int machine_alloc_virtio_slot(VirtMachine *m, const char *owner);
