@@ -94,13 +94,22 @@ static int exec_fma(RiscvCpu *cpu, uint32_t insn, unsigned opc)
     int rm = rounding_mode(cpu, insn);
     uint32_t fl = 0;
     SfFmt f = fmt ? SF_F64 : SF_F32;
-    uint64_t r;
+    bool neg_prod = opc == OPC_NMSUB || opc == OPC_NMADD;
+    bool neg_c = opc == OPC_MSUB || opc == OPC_NMADD;
+    uint64_t sign = f == SF_F64 ? 1ULL << 63 : 1ULL << 31;
+    uint64_t a, b, c, r;
 
     if (fmt > 1 || rm < 0)
         return illegal(cpu, insn);
-    r = sf_fma(f, freg(cpu, rs1, f), freg(cpu, rs2, f), freg(cpu, rs3, f),
-               opc == OPC_NMSUB || opc == OPC_NMADD,
-               opc == OPC_MSUB || opc == OPC_NMADD, rm, &fl);
+    a = freg(cpu, rs1, f);
+    b = freg(cpu, rs2, f);
+    c = freg(cpu, rs3, f);
+    if (rm == SF_RNE && (cpu->fflags & FFLAG_NX) &&
+        sf_host_fma_rne(f, neg_prod ? a ^ sign : a, b, neg_c ? c ^ sign : c, &r)) {
+        set_freg(cpu, rd, f, r);
+        return 0;
+    }
+    r = sf_fma(f, a, b, c, neg_prod, neg_c, rm, &fl);
     set_freg(cpu, rd, f, r);
     accrue(cpu, fl);
     return 0;

@@ -660,3 +660,43 @@ bool sf_host_rne(SfFmt f, int op, uint64_t a, uint64_t b, uint64_t *res)
     }
 #endif
 }
+
+bool sf_host_fma_rne(SfFmt f, uint64_t a, uint64_t b, uint64_t c, uint64_t *res)
+{
+#if FLT_EVAL_METHOD != 0
+    (void)f; (void)a; (void)b; (void)c; (void)res;
+    return false;
+#else
+    /* libm's fma() is correctly rounded (glibc uses the FMA instruction when
+     * the host has one and an exact software method otherwise). */
+    if (f == SF_F64) {
+        double x, y, z, r;
+        uint64_t rb;
+        if (!normal64(a) || !normal64(b) || !normal64(c))
+            return false;
+        memcpy(&x, &a, sizeof(x));
+        memcpy(&y, &b, sizeof(y));
+        memcpy(&z, &c, sizeof(z));
+        r = fma(x, y, z);
+        memcpy(&rb, &r, sizeof(rb));
+        if (!normal64(rb) || (rb & ~(1ULL << 63)) == 0x0010000000000000ULL)
+            return false;
+        *res = rb;
+        return true;
+    } else {
+        float x, y, z, r;
+        uint32_t ab = (uint32_t)a, bb = (uint32_t)b, cb = (uint32_t)c, rb;
+        if (!normal32(ab) || !normal32(bb) || !normal32(cb))
+            return false;
+        memcpy(&x, &ab, sizeof(x));
+        memcpy(&y, &bb, sizeof(y));
+        memcpy(&z, &cb, sizeof(z));
+        r = fmaf(x, y, z);
+        memcpy(&rb, &r, sizeof(rb));
+        if (!normal32(rb) || (rb & 0x7fffffffu) == 0x00800000u)
+            return false;
+        *res = rb;
+        return true;
+    }
+#endif
+}

@@ -61,5 +61,7 @@ uint64_t sf_from_int(SfFmt f, uint64_t v, bool is_signed, int width, int rm, uin
  * result is the RISC-V one. */
 enum { SF_OP_ADD, SF_OP_SUB, SF_OP_MUL, SF_OP_DIV, SF_OP_SQRT };
 bool sf_host_rne(SfFmt f, int op, uint64_t a, uint64_t b, uint64_t *res);
+/* The same for a*b + c (the caller flips sign bits for the negated forms). */
+bool sf_host_fma_rne(SfFmt f, uint64_t a, uint64_t b, uint64_t c, uint64_t *res);
 
 #endif

@@ -227,6 +227,17 @@ static void subnormals(void **state)
           D_MINNORM, UF | NX },
         { "mul.d minnorm*1 exact", MUL, D, RNE, 0, D_ONE, D_MINNORM, 0, D_MINNORM, 0 },
         { "div.s just above minnorm", DIV, S, RNE, 0, 0x00800001, S_ONE, 0, 0x00800001, 0 },
+        /* fused: normal operands, exact sum 2^emin - half a subnormal ulp
+         * (tie to even gives 2^emin, tiny after rounding) */
+        { "madd.s to minnorm, tiny", MADD, S, RNE, 0, 0x3f7ff800, 0x01800400, 0x81400000,
+          S_MINNORM, UF | NX },
+        { "madd.d to minnorm, tiny", MADD, D, RNE, 0, 0x3feffffffc000000,
+          0x0020000002000000, 0x8010000000000000, D_MINNORM, UF | NX },
+        /* fused, normal operands, inexact subnormal result */
+        { "madd.d subnormal tie", MADD, D, RNE, 0, 0x0010000000000001, D_HALF,
+          0x8010000000000000, 0x8008000000000000, UF | NX },
+        { "madd.s subnormal tie", MADD, S, RNE, 0, 0x00800001, S_HALF, 0x80800000,
+          0x80400000, UF | NX },
         /* single subnormal -> double is exact and normal */
         { "cvt.d.s subnormal", CVT_FF, D, RNE, 0, S_MINSUB, 0, 0, 0x36a0000000000000, 0 },
         { "cvt.s.d to subnormal exact", CVT_FF, S, RNE, 0, 0x36a0000000000000, 0, 0,
@@ -274,6 +285,9 @@ static void overflow(void **state)
         { "cvt.s.d inf is exact", CVT_FF, S, RNE, 0, D_MINF, 0, 0, S_MINF, 0 },
         { "div.s max/0.5 rup", DIV, S, RUP, 0, S_MAX, S_HALF, 0, S_INF, OF | NX },
         { "madd.d max*2-max", MADD, D, RNE, 0, D_MAX, D_TWO, D_MMAX, D_MAX, 0 },
+        { "madd.d max*2+1", MADD, D, RNE, 0, D_MAX, D_TWO, D_ONE, D_INF, OF | NX },
+        { "nmsub.s max*2+1", NMSUB, S, RNE, 0, S_MAX, S_TWO, S_ONE, S_MINF, OF | NX },
+        { "msub.s max*2-1 rtz", MSUB, S, RTZ, 0, S_MAX, S_TWO, S_ONE, S_MAX, OF | NX },
         /* division by zero */
         { "div.s 1/0", DIV, S, RNE, 0, S_ONE, S_ZERO, 0, S_INF, DZ },
         { "div.s -1/0", DIV, S, RNE, 0, S_MONE, S_ZERO, 0, S_MINF, DZ },
