@@ -164,6 +164,40 @@ static int open_backing(BlockNode *bs, json_object *opts, int flags)
 
 static _Thread_local int backing_depth;
 
+#define BME_FLAG_IN_USE 1u
+
+static int mark_bitmaps_in_use(BlockNode *bs)
+{
+    Qcow2State *s = bs->opaque;
+    uint64_t size = s->bitmap_dir_size;
+    uint8_t *d = malloc(size ? size : 1);
+    if (!d)
+        return err_set(ENOMEM, "out of memory");
+    int ret = blk_pread(bs->file->node, s->bitmap_dir_offset, d, size);
+    bool changed = false;
+    uint64_t pos = 0;
+    for (uint32_t i = 0; ret == 0 && i < s->nb_bitmaps; i++) {
+        if (pos + 24 > size) {
+            ret = err_set(EINVAL, "qcow2 bitmap directory is truncated");
+            break;
+        }
+        uint32_t flags = be32_get(d + pos + 12);
+        if (!(flags & BME_FLAG_IN_USE)) {
+            be32_put(d + pos + 12, flags | BME_FLAG_IN_USE);
+            changed = true;
+        }
+        uint64_t len = 24 + (uint64_t)be32_get(d + pos + 20) + be16_get(d + pos + 18);
+        pos += (len + 7) & ~7ull;
+    }
+    if (ret == 0 && changed) {
+        ret = blk_pwrite(bs->file->node, s->bitmap_dir_offset, d, size);
+        if (ret == 0)
+            ret = blk_flush(bs->file->node);
+    }
+    free(d);
+    return ret;
+}
+
 static int qcow2_open(BlockNode *bs, json_object *opts, int flags)
 {
     Qcow2State *s = bs->opaque;
@@ -247,12 +281,17 @@ static int qcow2_open(BlockNode *bs, json_object *opts, int flags)
                 (ret = qcow2_write_header_field(bs, QH_INCOMPAT, b, 8)) < 0)
                 return ret;
         }
-        /* Autoclear bits we do not maintain must go once we may write, so
-         * their extensions (bitmaps) are known to be stale. */
-        if (s->autoclear) {
+        /* Persistent bitmaps stay, but as QEMU does while an image is open
+         * for writing they are flagged in-use: they do not track our writes.
+         * Other autoclear bits we do not maintain must go. */
+        if ((s->autoclear & QCOW2_AUTOCLEAR_BITMAPS) && s->nb_bitmaps &&
+            (ret = mark_bitmaps_in_use(bs)) < 0)
+            return ret;
+        uint64_t keep = s->autoclear & QCOW2_AUTOCLEAR_BITMAPS;
+        if (s->autoclear != keep) {
             uint8_t b[8];
-            s->autoclear = 0;
-            be64_put(b, 0);
+            s->autoclear = keep;
+            be64_put(b, keep);
             if ((ret = qcow2_write_header_field(bs, QH_AUTOCLEAR, b, 8)) < 0)
                 return ret;
         }

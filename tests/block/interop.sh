@@ -117,6 +117,18 @@ qemu-img check leak.qcow2 >/dev/null 2>&1 && fail "qemu-img sees no leak"
 qemu-img check leak.qcow2 | grep -q "No errors were found" || fail "leak not repaired"
 echo "ok leak check and repair"
 
+# --- persistent bitmaps survive a quail write, flagged in-use ---
+qemu-img create -q -f qcow2 bm.qcow2 16M
+qemu-img bitmap --add bm.qcow2 b0
+qemu-io -c "write -P 1 0 64k" bm.qcow2 >/dev/null
+"$Q" img check bm.qcow2 | grep -q "No errors were found" || fail "quail check with bitmaps"
+"$Q" img io bm.qcow2 -c "write -P 2 1M 64k" >/dev/null
+qemu-img check bm.qcow2 | grep -q "No errors were found" || fail "qemu-img check after writing an image with bitmaps"
+qemu-img info --output=json bm.qcow2 | python3 -c "
+import json,sys; b=json.load(sys.stdin)['format-specific']['data']['bitmaps']
+assert b[0]['name']=='b0' and 'in-use' in b[0]['flags'], b" || fail "bitmap lost or not in-use"
+echo "ok bitmaps kept"
+
 # --- convert round trips ---
 "$Q" img convert -O raw top.qcow2 rt.raw
 "$Q" img convert -f raw -O qcow2 rt.raw rt.qcow2
