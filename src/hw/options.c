@@ -224,10 +224,17 @@ static int opt_machine(RunConfig *cfg, const char *arg)
     size_t len = strcspn(arg, ",");
     if (len != 4 || strncmp(arg, "virt", 4))
         return err_set(EINVAL, "unsupported machine '%.*s' (only 'virt')", (int)len, arg);
-    /* Machine properties (e.g. "virt,aia=none") are not supported yet. */
-    if (arg[len])
-        return err_set(EINVAL, "unsupported machine property '%s'", arg + len + 1);
     cfg->machine = "virt";
+    /* Machine properties: only dumpdtb= (QEMU's way to get the generated DT). */
+    for (const char *p = arg + len; *p == ',';) {
+        p++;
+        size_t plen = strcspn(p, ",");
+        if (plen > 8 && !strncmp(p, "dumpdtb=", 8) && !p[plen])
+            cfg->dumpdtb = p + 8;
+        else
+            return err_set(EINVAL, "unsupported machine property '%.*s'", (int)plen, p);
+        p += plen;
+    }
     return 0;
 }
 static int opt_mem(RunConfig *cfg, const char *arg) { return run_parse_mem_size(arg, &cfg->ram_size); }

@@ -80,6 +80,19 @@ static int run_main(int argc, char **argv)
         run_config_free(&cfg);
         return 1;
     }
+    if (cfg.dumpdtb) {
+        FILE *f = fopen(cfg.dumpdtb, "wb");
+        bool ok = f && fwrite(m->fdt, 1, m->fdt_size, f) == m->fdt_size;
+        if (f && fclose(f) != 0)
+            ok = false;
+        if (ok)
+            fprintf(stderr, "quail: info: dtb dumped to %s. Exiting.\n", cfg.dumpdtb);
+        else
+            fprintf(stderr, "quail run: cannot write '%s': %s\n", cfg.dumpdtb, strerror(errno));
+        virt_destroy(m);
+        run_config_free(&cfg);
+        return ok ? 0 : 1;
+    }
     w.m = m;
     pthread_t sig_thread;
     bool have_sig_thread = pthread_create(&sig_thread, NULL, signal_thread, &w) == 0;

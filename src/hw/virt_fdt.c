@@ -229,8 +229,16 @@ static int fdt_write(VirtMachine *m, void *fdt, int size)
     snprintf(name, sizeof(name), "/soc/serial@%llx", (unsigned long long)VIRT_UART0_BASE);
     CHECK(fdt_property_string(fdt, "stdout-path", name));
     if (m->initrd_data) {
-        CHECK(fdt_property_u64(fdt, "linux,initrd-start", m->initrd_addr));
-        CHECK(fdt_property_u64(fdt, "linux,initrd-end", m->initrd_addr + m->initrd_size));
+        /* One cell each, as QEMU 7.2 writes them (Linux reads either size);
+         * two only if the initrd ever ended above 4 GiB. */
+        uint64_t start = m->initrd_addr, end = m->initrd_addr + m->initrd_size;
+        if (end <= UINT32_MAX) {
+            CHECK(fdt_property_u32(fdt, "linux,initrd-start", (uint32_t)start));
+            CHECK(fdt_property_u32(fdt, "linux,initrd-end", (uint32_t)end));
+        } else {
+            CHECK(fdt_property_u64(fdt, "linux,initrd-start", start));
+            CHECK(fdt_property_u64(fdt, "linux,initrd-end", end));
+        }
     }
     CHECK(fdt_end_node(fdt));
 

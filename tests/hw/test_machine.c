@@ -234,12 +234,10 @@ static void device_tree(void **state)
 
     assert_string_equal(prop(fdt, "/chosen", "bootargs", &len), "console=ttyS0 root=/dev/vda");
     assert_string_equal(prop(fdt, "/chosen", "stdout-path", &len), "/soc/serial@10000000");
-    fdt64_t be64;   /* properties are only 4-byte aligned */
-    memcpy(&be64, prop(fdt, "/chosen", "linux,initrd-start", &len), 8);
-    assert_int_equal(len, 8);
-    assert_int_equal(fdt64_to_cpu(be64), m->initrd_addr);
-    memcpy(&be64, prop(fdt, "/chosen", "linux,initrd-end", &len), 8);
-    assert_int_equal(fdt64_to_cpu(be64), m->initrd_addr + 3 * 1024 * 1024);
+    assert_int_equal(cell(prop(fdt, "/chosen", "linux,initrd-start", &len), 0), m->initrd_addr);
+    assert_int_equal(len, 4);   /* one cell, as QEMU 7.2 writes it */
+    assert_int_equal(cell(prop(fdt, "/chosen", "linux,initrd-end", &len), 0),
+                     m->initrd_addr + 3 * 1024 * 1024);
     /* 256 MiB RAM: initrd at kernel + 128 MiB */
     assert_int_equal(m->initrd_addr, 0x80200000 + (128 << 20));
     virt_destroy(m);

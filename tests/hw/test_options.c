@@ -46,6 +46,7 @@ static void cmdline_basic(void **state)
 
     const char *b[] = { "-machine", "virt", NULL };
     assert_int_equal(parse(&cfg, b), 0);
+    assert_null(cfg.dumpdtb);
     assert_int_equal(cfg.ram_size, 128ULL << 20);   /* QEMU's virt default */
     assert_int_equal(cfg.smp, 1);
     run_config_free(&cfg);
@@ -61,6 +62,11 @@ static void cmdline_errors(void **state)
     assert_true(parse(&cfg, b) < 0);
     const char *c[] = { "-M", "pc", NULL };
     assert_true(parse(&cfg, c) < 0);
+    const char *c2[] = { "-M", "virt,aia=aplic", NULL };
+    assert_true(parse(&cfg, c2) < 0);
+    const char *c3[] = { "-M", "virt,dumpdtb=/tmp/x.dtb", NULL };
+    assert_int_equal(parse(&cfg, c3), 0);
+    assert_string_equal(cfg.dumpdtb, "/tmp/x.dtb");
     const char *d[] = { "stray", NULL };
     assert_true(parse(&cfg, d) < 0);
     const char *e[] = { "-smp", "0", NULL };
