@@ -11,10 +11,19 @@
  * under test is the sixth word (its encoding is read from there), and the
  * accrued flags are stored through a4.  Register use is fixed so the replay
  * knows it: ft0..ft2 = f0..f2 hold the operands, ft3 = f3 or a0 = x10 the
- * result, a0 also the integer operand. */
+ * result, a0 also the integer operand.
+ *
+ * A second table probes the decoder: every OP-FP and fused multiply-add
+ * encoding (all funct7/rs2/funct3 and fmt/rm combinations, rd = 5,
+ * rs1 = 6) under frm 0 and frm 5, printed as "L insn frm legal" where legal
+ * is 0 if QEMU raised SIGILL. */
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 typedef uint64_t (*OpFn)(uint64_t a, uint64_t b, uint64_t c, uint64_t rm, uint32_t *fl);
 
@@ -237,6 +246,63 @@ static void run(const Op *op, uint64_t a, uint64_t b, uint64_t c, uint64_t rm)
 
 /* Optional arguments: random operand tuples per operation and rounding mode
  * for binary/ternary ops (default 1500; unary ops get 2/5 of that), seed. */
+static sigjmp_buf ill_jmp;
+
+static void on_sigill(int sig)
+{
+    (void)sig;
+    siglongjmp(ill_jmp, 1);
+}
+
+/* Runs one instruction word from an executable buffer; 0 if it is illegal.
+ * The instruction writes only x5/f5 (caller-saved across the call). */
+static int probe(uint32_t *buf, uint32_t insn, uint64_t frm)
+{
+    volatile int legal = 0;
+
+    buf[0] = insn;
+    buf[1] = 0x00008067;                    /* ret */
+    __builtin___clear_cache((char *)buf, (char *)(buf + 2));
+    __asm__ volatile("fence.i" ::: "memory");
+    __asm__ volatile("fsrm %0" :: "r"(frm));
+    if (!sigsetjmp(ill_jmp, 1)) {
+        ((void (*)(void))(void *)buf)();
+        legal = 1;
+    }
+    return legal;
+}
+
+static void probe_decoder(void)
+{
+    uint32_t *buf = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct sigaction sa;
+
+    if (buf == MAP_FAILED) {
+        perror("mmap");
+        exit(1);
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_sigill;
+    sigaction(SIGILL, &sa, NULL);
+    for (uint64_t frm = 0; frm <= 5; frm += 5) {
+        for (uint32_t f7 = 0; f7 < 128; f7++)
+            for (uint32_t rs2 = 0; rs2 < 32; rs2++)
+                for (uint32_t f3 = 0; f3 < 8; f3++) {
+                    uint32_t insn = f7 << 25 | rs2 << 20 | 6u << 15 | f3 << 12 | 5u << 7 | 0x53;
+                    printf("L %08x %lx %d\n", insn, (unsigned long)frm, probe(buf, insn, frm));
+                }
+        for (uint32_t opc = 0x43; opc <= 0x4f; opc += 4)
+            for (uint32_t fmt = 0; fmt < 4; fmt++)
+                for (uint32_t f3 = 0; f3 < 8; f3++) {
+                    uint32_t insn = 7u << 27 | fmt << 25 | 8u << 20 | 6u << 15 | f3 << 12 |
+                                    5u << 7 | opc;
+                    printf("L %08x %lx %d\n", insn, (unsigned long)frm, probe(buf, insn, frm));
+                }
+    }
+    __asm__ volatile("fsrm %0" :: "r"(0));
+}
+
 int main(int argc, char **argv)
 {
     long nrand2 = argc > 1 ? atol(argv[1]) : 1500;
@@ -275,5 +341,6 @@ int main(int argc, char **argv)
             }
         }
     }
+    probe_decoder();
     return 0;
 }

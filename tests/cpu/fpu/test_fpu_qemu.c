@@ -4,7 +4,8 @@
  * Runs the riscv64 oracle program (fpu_oracle_rv.c) under qemu-user, replays
  * every "insn frm a b c result fflags kind" line through riscv_fp_exec with
  * the same register assignment (f0..f2 operands, x10 integer operand, f3 or
- * x10 result) and fails on any difference in result bits or fflags. */
+ * x10 result) and fails on any difference in result bits or fflags; "L"
+ * lines (every OP-FP/FMA encoding) must agree on legal vs illegal. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 int main(int argc, char **argv)
 {
     char cmd[4096], line[512];
-    unsigned long count = 0, bad = 0;
+    unsigned long count = 0, probes = 0, bad = 0;
     RiscvCpu *cpu;
     FILE *p;
     int st;
@@ -45,6 +46,31 @@ int main(int argc, char **argv)
         uint64_t frm, a, b, c, res, got;
         char kind;
 
+        if (line[0] == 'L') {
+            /* decoder probe: does quail agree on legality? */
+            unsigned long pfrm;
+            int legal;
+            if (sscanf(line, "L %x %lx %d", &insn, &pfrm, &legal) != 3) {
+                fprintf(stderr, "unparsable oracle line: %s", line);
+                bad++;
+                continue;
+            }
+            probes++;
+            memset(cpu->f, 0, sizeof(cpu->f));
+            cpu->frm = (uint32_t)pfrm;
+            cpu->fflags = 0;
+            cpu->mstatus = (uint64_t)FS_INITIAL << 13;
+            cpu->exc_pending = false;
+            int rc = riscv_fp_exec(cpu, insn);
+            bool ill = cpu->exc_pending && cpu->exc_cause == EXC_ILLEGAL_INSN;
+            if (ill != !legal || (rc != 0) != ill) {
+                if (bad++ < 40)
+                    fprintf(stderr, "DECODE MISMATCH insn %08x frm %lu: qemu %s, quail %s\n",
+                            insn, pfrm, legal ? "legal" : "illegal",
+                            ill ? "illegal" : "legal");
+            }
+            continue;
+        }
         if (sscanf(line, "%x %" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64
                    " %x %c", &insn, &frm, &a, &b, &c, &res, &fl, &kind) != 8) {
             fprintf(stderr, "unparsable oracle line: %s", line);
@@ -84,13 +110,13 @@ int main(int argc, char **argv)
     }
     st = pclose(p);
     free(cpu);
-    printf("%lu cases compared, %lu mismatches\n", count, bad);
+    printf("%lu cases compared, %lu encodings probed, %lu mismatches\n", count, probes, bad);
     if (st != 0) {
         fprintf(stderr, "oracle exited with status %d\n", st);
         return 1;
     }
     /* The table holds ~400k cases (run twice); far fewer means the oracle broke. */
-    if (count < 200000)
+    if (count < 200000 || probes < 65536)
         return 1;
     return bad ? 1 : 0;
 }
