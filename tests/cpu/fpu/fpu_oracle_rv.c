@@ -197,7 +197,9 @@ static uint64_t rnd_float(int dbl, int near_exp)
     uint64_t r = rnd(), m = rnd() & ((1ULL << mbits) - 1);
     long e;
 
-    switch (r % 8) {
+    static const int int_edges[] = { 30, 31, 32, 52, 53, 62, 63, 64 };
+
+    switch (r % 9) {
     case 0: e = (long)(rnd() % (uint64_t)emaxf); break;               /* anything finite */
     case 1: e = 0; break;                                          /* subnormal */
     case 2: e = (long)(rnd() % 4); break;                          /* near underflow */
@@ -205,7 +207,8 @@ static uint64_t rnd_float(int dbl, int near_exp)
     case 4: e = emaxf / 2 + (long)(rnd() % 40) - 20; break;        /* near 1 */
     case 5: e = emaxf / 4 + (long)(rnd() % 8); break;              /* product underflows */
     case 6: e = 3 * emaxf / 4 + (long)(rnd() % 8) - 4; break;       /* product overflows */
-    default: e = near_exp + (long)(rnd() % 5) - 2; break;          /* cancellation */
+    case 7: e = near_exp + (long)(rnd() % 5) - 2; break;           /* cancellation */
+    default: e = emaxf / 2 + int_edges[rnd() % 8]; break;          /* integer range edges */
     }
     if (e < 0)
         e = 0;
