@@ -218,6 +218,8 @@ static int rand_imm12(Gen *g)
 /* A data-buffer address for an access of size bytes, aligned or not. */
 static uint64_t data_addr(Gen *g, unsigned size, bool aligned)
 {
+    if (!aligned && size > 1 && chance(g, 25))
+        return DIFF_DATA_MID - size + 1 + rn(g, size - 1);   /* crosses the page */
     uint64_t a = DIFF_DATA + rn(g, DIFF_DATA_SIZE - size + 1);
     if (aligned)
         a &= ~(uint64_t)(size - 1);
