@@ -1,5 +1,8 @@
 /* F and D extensions: decoding, register file access (NaN-boxing), mstatus.FS
- * and rounding-mode checks.  The arithmetic lives in fpu_soft.c. */
+ * and rounding-mode checks.  The arithmetic lives in fpu_soft.c: exact
+ * software IEEE for everything, plus a host-FPU fast path for RNE
+ * arithmetic once NX has accrued (the usual state of a running program),
+ * taken only when it provably gives the same bits and flags. */
 #include "cpu/riscv.h"
 
 #include "cpu/fpu_soft.h"

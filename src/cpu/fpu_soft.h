@@ -1,8 +1,8 @@
 /* IEEE 754 binary32/binary64 arithmetic with RISC-V semantics, in software.
  *
  * Pure functions on raw encodings (binary32 values in the low 32 bits, already
- * unboxed): no CPU state, no host floating point environment, so the results
- * are the same on every host and in every thread.  Each operation ORs the
+ * unboxed): no CPU state and, except for the sf_host_* fast paths, no host
+ * floating point, so the results are the same on every host and thread.  Each operation ORs the
  * exceptions it raises (FFLAG_* from riscv.h) into *fl.  Every NaN result is
  * the canonical NaN, as RISC-V requires.
  */
