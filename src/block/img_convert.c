@@ -38,6 +38,43 @@ static int write_sparse(BlockNode *dst, uint64_t off, const uint8_t *buf, uint64
     return 0;
 }
 
+/* -c: every cluster with data goes through the compressed write path. */
+static int convert_compressed(BlockNode *src, BlockNode *dst, uint64_t size, uint8_t *buf)
+{
+    uint64_t cs = dst->cluster_size;
+    if (!dst->drv->pwrite_compressed || !cs || cs > CHUNK) {
+        img_err("Compression not supported for this file format");
+        return -ENOTSUP;
+    }
+    for (uint64_t off = 0; off < size;) {
+        uint64_t n = size - off < cs ? size - off : cs, pnum, map;
+        int depth;
+        BlockNode *f;
+        int st = img_chain_status(src, off, size - off, &pnum, &depth, &map, &f);
+        if (st < 0) {
+            img_err("error while reading block status at offset %llu: %s",
+                    (unsigned long long)off, err_msg());
+            return st;
+        }
+        if ((st & BLK_STATUS_ZERO) && pnum >= n) {
+            uint64_t whole = pnum / cs * cs;
+            off += whole ? whole : n;
+            continue;
+        }
+        int ret = blk_pread(src, off, buf, n);
+        if (ret < 0) {
+            img_err("error while reading at byte %llu: %s", (unsigned long long)off, err_msg());
+            return ret;
+        }
+        if (!img_is_zero(buf, n) && (ret = blk_pwrite_compressed(dst, off, buf, n)) < 0) {
+            img_err("error while compressing at byte %llu: %s", (unsigned long long)off, err_msg());
+            return ret;
+        }
+        off += n;
+    }
+    return 0;
+}
+
 int img_convert_main(int argc, char **argv)
 {
     const char *fmt = NULL, *out_fmt = "raw";
@@ -61,10 +98,6 @@ int img_convert_main(int argc, char **argv)
     (void)quiet;
     if (optind != argc - 2) {
         img_err("Expecting a source and a target file name");
-        return 1;
-    }
-    if (compress) {
-        img_err("Compressed output (-c) is not supported yet");
         return 1;
     }
     const char *src_name = argv[optind], *dst_name = argv[optind + 1];
@@ -108,6 +141,11 @@ int img_convert_main(int argc, char **argv)
         img_err("out of memory");
         goto out;
     }
+    if (compress) {
+        if (convert_compressed(src, dst, (uint64_t)size, buf) < 0)
+            goto out;
+        goto done;
+    }
     for (uint64_t off = 0; off < (uint64_t)size;) {
         uint64_t n = (uint64_t)size - off < CHUNK ? (uint64_t)size - off : CHUNK, pnum, map;
         int depth;
@@ -136,6 +174,7 @@ int img_convert_main(int argc, char **argv)
         }
         off += pnum;
     }
+done:
     if (blk_flush(dst) < 0) {
         img_err("error while flushing: %s", err_msg());
         goto out;

@@ -208,6 +208,19 @@ int blk_flush(BlockNode *bs)
     return sync_req(bs, BLK_AIO_FLUSH, 0, 0, NULL, 0, 0);
 }
 
+int blk_pwrite_compressed(BlockNode *bs, uint64_t off, const void *buf, uint64_t len)
+{
+    if (!bs->drv->pwrite_compressed)
+        return err_set(ENOTSUP, "Image format '%s' does not support compressed writes", bs->drv->name);
+    int ret = check_range(bs, off, len, true);
+    if (ret < 0)
+        return ret;
+    inflight_inc(bs);
+    ret = bs->drv->pwrite_compressed(bs, off, buf, len);
+    inflight_dec(bs);
+    return ret;
+}
+
 int blk_discard(BlockNode *bs, uint64_t off, uint64_t len)
 {
     return sync_req(bs, BLK_AIO_DISCARD, off, len, NULL, 0, 0);

@@ -136,6 +136,9 @@ typedef struct BlockDriver {
     int (*flush)(BlockNode *bs);
     int (*discard)(BlockNode *bs, uint64_t off, uint64_t bytes);
     int (*write_zeroes)(BlockNode *bs, uint64_t off, uint64_t bytes, unsigned flags);
+    /* One cluster (off cluster-aligned, len = cluster size or the image's
+     * last partial cluster) stored compressed. */
+    int (*pwrite_compressed)(BlockNode *bs, uint64_t off, const void *buf, uint64_t len);
     /* Returns BLK_STATUS_* flags for [off, off + *pnum) with *pnum in (0, bytes]. */
     int (*block_status)(BlockNode *bs, uint64_t off, uint64_t bytes, uint64_t *pnum,
                         uint64_t *map, BlockNode **file);
@@ -174,6 +177,7 @@ struct BlockNode {
     char backing_file[1024];    /* as recorded in the image */
     char backing_fmt[32];
     uint32_t request_alignment;
+    uint32_t cluster_size;      /* allocation unit of a format, 0 if none */
     json_object *options;       /* the options it was opened with (owned ref) */
 
     pthread_mutex_t inflight_lock;
@@ -224,6 +228,8 @@ int blk_pwritev(BlockNode *bs, uint64_t off, struct iovec *iov, int niov);
 int blk_pread(BlockNode *bs, uint64_t off, void *buf, uint64_t len);
 int blk_pwrite(BlockNode *bs, uint64_t off, const void *buf, uint64_t len);
 int blk_flush(BlockNode *bs);
+/* Compressed cluster write (qcow2): -ENOTSUP where the driver has none. */
+int blk_pwrite_compressed(BlockNode *bs, uint64_t off, const void *buf, uint64_t len);
 int blk_discard(BlockNode *bs, uint64_t off, uint64_t len);
 int blk_write_zeroes(BlockNode *bs, uint64_t off, uint64_t len, unsigned flags);
 int blk_block_status(BlockNode *bs, uint64_t off, uint64_t bytes, uint64_t *pnum,

@@ -237,6 +237,7 @@ static int qcow2_open(BlockNode *bs, json_object *opts, int flags)
     if (ret < 0)
         return ret;
     bs->request_alignment = 1;
+    bs->cluster_size = s->cluster_size;
     if (!bs->read_only && s->nb_snapshots)
         return err_set(ENOTSUP, "qcow2 images with internal snapshots can only be opened read-only");
     if (!bs->read_only && (s->incompat & QCOW2_INCOMPAT_CORRUPT))
@@ -439,6 +440,7 @@ static BlockDriver qcow2_driver = {
     .flush = qcow2_flush,
     .discard = qcow2_discard,
     .write_zeroes = qcow2_write_zeroes,
+    .pwrite_compressed = qcow2_pwrite_compressed,
     .block_status = qcow2_block_status,
     .truncate = qcow2_truncate,
     .getlength = qcow2_getlength,

@@ -95,6 +95,7 @@ typedef struct Qcow2State {
 
     uint64_t file_len;          /* host file length when opened, grown by allocation */
     uint64_t free_hint;         /* lowest cluster index that may be free */
+    uint64_t free_byte_offset;  /* next free byte in the cluster compressed data is packed into */
     bool meta_dirty;            /* refcounts written since the last flush */
     bool corrupt_signalled;
 
@@ -178,6 +179,9 @@ int qcow2_block_status(BlockNode *bs, uint64_t off, uint64_t bytes, uint64_t *pn
 
 /* qcow2_compress.c */
 int qcow2_decompress(int type, const uint8_t *src, size_t slen, uint8_t *dst, size_t dlen);
+/* Returns the compressed size, or -ENOSPC when it would not be smaller than cap. */
+int qcow2_compress(int type, const uint8_t *src, size_t slen, uint8_t *dst, size_t cap);
+int qcow2_pwrite_compressed(BlockNode *bs, uint64_t off, const void *buf, uint64_t len);
 
 /* qcow2_check.c */
 int qcow2_check(BlockNode *bs, BlockCheckResult *res, int fix);

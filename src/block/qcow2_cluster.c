@@ -657,3 +657,88 @@ int qcow2_block_status(BlockNode *bs, uint64_t off, uint64_t bytes, uint64_t *pn
     }
     return err_set(EIO, "bad cluster type");
 }
+
+/* Packs compressed data into the partly used cluster at free_byte_offset
+ * when it fits, otherwise into a fresh cluster.  Every compressed cluster
+ * adds one reference to the host cluster it lies in. */
+static int alloc_compressed_bytes(BlockNode *bs, uint64_t n, uint64_t *off)
+{
+    Qcow2State *s = bs->opaque;
+    uint64_t cs = s->cluster_size, fbo = s->free_byte_offset;
+    if (fbo && (fbo & (cs - 1)) && cs - (fbo & (cs - 1)) >= n) {
+        uint64_t c = fbo >> s->cluster_bits, rc;
+        int ret = qcow2_get_refcount(bs, c, &rc);
+        if (ret < 0)
+            return ret;
+        if (rc > 0 && rc < s->refcount_max) {
+            ret = qcow2_set_refcount(bs, c, rc + 1);
+            if (ret < 0)
+                return ret;
+            *off = fbo;
+            s->free_byte_offset = (fbo + n) & (cs - 1) ? fbo + n : 0;
+            return 0;
+        }
+    }
+    int ret = qcow2_alloc_clusters(bs, 1, off);
+    if (ret < 0)
+        return ret;
+    s->free_byte_offset = n < cs ? *off + n : 0;
+    return 0;
+}
+
+int qcow2_pwrite_compressed(BlockNode *bs, uint64_t off, const void *buf, uint64_t len)
+{
+    Qcow2State *s = bs->opaque;
+    uint64_t cs = s->cluster_size;
+    if (s->corrupt_signalled || (s->incompat & QCOW2_INCOMPAT_CORRUPT))
+        return err_set(EIO, "qcow2 image '%s' is marked corrupt: refusing to write", bs->filename);
+    if ((off & (cs - 1)) || len > cs || (len < cs && off + len != s->size))
+        return err_set(EINVAL, "compressed writes must cover exactly one cluster");
+    uint8_t *in = calloc(1, cs), *out = malloc(cs);
+    if (!in || !out) {
+        free(in);
+        free(out);
+        return err_set(ENOMEM, "out of memory");
+    }
+    memcpy(in, buf, len);
+    int clen = qcow2_compress(s->compression_type, in, cs, out, cs - 512);
+    int ret;
+    if (clen < 0) {
+        /* Incompressible: store it as a normal cluster. */
+        struct iovec v = { in, len };
+        ret = qcow2_pwritev(bs, off, len, &v, 1);
+        free(in);
+        free(out);
+        return ret;
+    }
+    pthread_rwlock_wrlock(&s->lock);
+    pthread_mutex_lock(&s->cache_lock);
+    s->cbuf_entry = 0;  /* an entry value may come back for new data */
+    pthread_mutex_unlock(&s->cache_lock);
+    uint64_t old, coff, l2_off;
+    ret = qcow2_get_l2_entry(bs, off, &old);
+    if (ret == 0)
+        ret = alloc_compressed_bytes(bs, (uint64_t)clen, &coff);
+    if (ret == 0)
+        ret = blk_pwrite(bs->file->node, coff, out, (uint64_t)clen);
+    if (ret == 0)
+        ret = qcow2_meta_flush(bs);
+    if (ret == 0)
+        ret = get_l2_for_write(bs, off, &l2_off);
+    if (ret == 0) {
+        uint64_t nsec = ((coff + (uint64_t)clen - 1) >> 9) - (coff >> 9);
+        uint64_t e = coff | QCOW_OFLAG_COMPRESSED | (nsec << s->csize_shift);
+        ret = set_l2_entries(bs, l2_off, (off >> s->cluster_bits) & (s->l2_entries - 1), &e, 1);
+    }
+    Qcow2ClusterType t = qcow2_entry_type(s, old);
+    if (ret == 0 && (t == QCOW2_CLUSTER_NORMAL || t == QCOW2_CLUSTER_ZERO_ALLOC ||
+                     t == QCOW2_CLUSTER_COMPRESSED)) {
+        ret = blk_flush(bs->file->node);
+        if (ret == 0)
+            ret = free_entry(bs, old, false);
+    }
+    pthread_rwlock_unlock(&s->lock);
+    free(in);
+    free(out);
+    return ret;
+}

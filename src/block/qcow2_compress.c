@@ -55,3 +55,31 @@ int qcow2_decompress(int type, const uint8_t *src, size_t slen, uint8_t *dst, si
         return zstd_dec(src, slen, dst, dlen);
     return inflate_raw(src, slen, dst, dlen);
 }
+
+static int deflate_raw(const uint8_t *src, size_t slen, uint8_t *dst, size_t cap)
+{
+    z_stream z = { 0 };
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+        return err_set(ENOMEM, "deflateInit2 failed");
+    z.next_in = (Bytef *)src;
+    z.avail_in = (uInt)slen;
+    z.next_out = dst;
+    z.avail_out = (uInt)cap;
+    int r = deflate(&z, Z_FINISH);
+    size_t out = cap - z.avail_out;
+    deflateEnd(&z);
+    if (r != Z_STREAM_END)
+        return -ENOSPC;
+    return (int)out;
+}
+
+int qcow2_compress(int type, const uint8_t *src, size_t slen, uint8_t *dst, size_t cap)
+{
+    if (type == QCOW2_COMP_ZSTD) {
+        size_t r = ZSTD_compress(dst, cap, src, slen, ZSTD_CLEVEL_DEFAULT);
+        if (ZSTD_isError(r))
+            return -ENOSPC;
+        return (int)r;
+    }
+    return deflate_raw(src, slen, dst, cap);
+}

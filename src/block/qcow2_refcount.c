@@ -368,6 +368,8 @@ int qcow2_free_range(BlockNode *bs, uint64_t off, uint64_t len, bool discard)
         if (rc == 1) {
             if (c < s->free_hint)
                 s->free_hint = c;
+            if (s->free_byte_offset && (s->free_byte_offset >> s->cluster_bits) == c)
+                s->free_byte_offset = 0;    /* never pack into a reused cluster */
             pthread_mutex_lock(&s->cache_lock);
             qcow2_cache_drop(&s->l2_cache, c << s->cluster_bits);
             pthread_mutex_unlock(&s->cache_lock);

@@ -142,7 +142,22 @@ qemu-img check rt.qcow2 | grep -q "No errors were found" || fail "check converte
 "$Q" img io -f raw rt.raw -c "write -P 9 5M 1" >/dev/null
 out=$("$Q" img compare rt.raw rt2.qcow2) && fail "compare missed a difference"
 [ "$out" = "Content mismatch at offset 5242880!" ] || fail "compare output: $out"
-echo "ok convert round trips"
+for o in "" "-o compression_type=zstd" "-o cluster_size=4096"; do
+    rm -f qc.qcow2
+    "$Q" img convert -c -O qcow2 $o top.raw qc.qcow2
+    qemu-img check qc.qcow2 | grep -q "No errors were found" || fail "check compressed ($o)"
+    qemu-img compare top.raw qc.qcow2 >/dev/null || fail "compressed content ($o)"
+    qemu-img info qc.qcow2 | grep -q "compressed clusters" || true
+    cp top.raw qc.raw
+    for f in "qcow2 qc.qcow2" "raw qc.raw"; do
+        set -- $f
+        "$Q" img io -f "$1" "$2" -c "write -P 0x55 100k 200k" -c "discard 1M 128k" \
+            -c "write -z 2M 70k" -c "write -P 0x56 3000k 5k" >/dev/null
+    done
+    qemu-img check qc.qcow2 | grep -q "No errors were found" || fail "check rewritten compressed ($o)"
+    qemu-img compare qc.raw qc.qcow2 >/dev/null || fail "rewritten compressed content ($o)"
+done
+echo "ok convert round trips (plain and compressed output)"
 
 # --- locking: quail and QEMU refuse to share an image for writing ---
 qemu-img create -q -f qcow2 lock.qcow2 16M
