@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void full_backing(const char *filename, const char *backing, char *out, size_t cap)
 {
@@ -72,6 +73,32 @@ static void print_human(json_object *o)
     }
     if (jstr(o, "backing-filename-format"))
         printf("backing file format: %s\n", jstr(o, "backing-filename-format"));
+    json_object *snaps;
+    if (json_object_object_get_ex(o, "snapshots", &snaps) && json_object_array_length(snaps)) {
+        printf("Snapshot list:\n%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE",
+               "VM CLOCK", "ICOUNT");
+        for (size_t i = 0; i < json_object_array_length(snaps); i++) {
+            json_object *e = json_object_array_get_idx(snaps, i), *x;
+            char date[32] = "", size[32], clock[96], icount[32] = "";
+            json_object_object_get_ex(e, "date-sec", &x);
+            time_t t = (time_t)json_object_get_int64(x);
+            struct tm tm;
+            if (localtime_r(&t, &tm))
+                strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+            json_object_object_get_ex(e, "vm-state-size", &x);
+            img_size_str((uint64_t)json_object_get_int64(x), size, sizeof(size));
+            json_object_object_get_ex(e, "vm-clock-sec", &x);
+            int64_t secs = json_object_get_int64(x);
+            json_object_object_get_ex(e, "vm-clock-nsec", &x);
+            snprintf(clock, sizeof(clock), "%02lld:%02lld:%02lld.%03lld", (long long)(secs / 3600),
+                     (long long)(secs / 60 % 60), (long long)(secs % 60),
+                     (long long)(json_object_get_int64(x) / 1000000));
+            if (json_object_object_get_ex(e, "icount", &x))
+                snprintf(icount, sizeof(icount), "%lld", (long long)json_object_get_int64(x));
+            printf("%-9s %-16s %8s %s %s%11s\n", jstr(e, "id"), jstr(e, "name"), size, date, clock,
+                   icount);
+        }
+    }
     if (json_object_object_get_ex(o, "dirty-flag", &v) && json_object_get_boolean(v))
         printf("cleanly shut down: no\n");
     json_object *fs, *data;

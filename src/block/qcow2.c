@@ -238,8 +238,6 @@ static int qcow2_open(BlockNode *bs, json_object *opts, int flags)
         return ret;
     bs->request_alignment = 1;
     bs->cluster_size = s->cluster_size;
-    if (!bs->read_only && s->nb_snapshots)
-        return err_set(ENOTSUP, "qcow2 images with internal snapshots can only be opened read-only");
     if (!bs->read_only && (s->incompat & QCOW2_INCOMPAT_CORRUPT))
         return err_set(EACCES, "qcow2: Image is corrupt; cannot be opened read/write");
 
@@ -383,9 +381,56 @@ static int qcow2_truncate(BlockNode *bs, uint64_t size, bool shrink)
     return ret;
 }
 
+/* The internal snapshot list, as qemu-img info shows it.  Entries are
+ * variable-sized; every length is bounded by the table's cluster range. */
+static json_object *snapshot_list(BlockNode *bs)
+{
+    Qcow2State *s = bs->opaque;
+    json_object *arr = json_object_new_array();
+    uint64_t off = s->snapshots_offset;
+    for (uint32_t i = 0; arr && i < s->nb_snapshots; i++) {
+        uint8_t h[40], extra[24] = { 0 };
+        char id[256], name[1024];
+        if (blk_pread(bs->file->node, off, h, 40) < 0)
+            break;
+        uint16_t id_len = be16_get(h + 12), name_len = be16_get(h + 14);
+        uint32_t extra_len = be32_get(h + 36);
+        if (extra_len > 1024 || id_len >= sizeof(id) || name_len >= sizeof(name))
+            break;
+        if (blk_pread(bs->file->node, off + 40, extra, extra_len < 24 ? extra_len : 24) < 0 ||
+            blk_pread(bs->file->node, off + 40 + extra_len, id, id_len) < 0 ||
+            blk_pread(bs->file->node, off + 40 + extra_len + id_len, name, name_len) < 0)
+            break;
+        id[id_len] = '\0';
+        name[name_len] = '\0';
+        uint64_t vm_state = extra_len >= 8 ? be64_get(extra) : be32_get(h + 32);
+        uint64_t clock = be64_get(h + 24);
+        json_object *e = json_object_new_object();
+        if (!e)
+            break;
+        if (extra_len >= 24 && be64_get(extra + 16) != UINT64_MAX)
+            json_object_object_add(e, "icount", json_object_new_int64((int64_t)be64_get(extra + 16)));
+        json_object_object_add(e, "vm-clock-nsec", json_object_new_int64((int64_t)(clock % 1000000000)));
+        json_object_object_add(e, "name", json_object_new_string(name));
+        json_object_object_add(e, "date-sec", json_object_new_int64(be32_get(h + 16)));
+        json_object_object_add(e, "date-nsec", json_object_new_int64(be32_get(h + 20)));
+        json_object_object_add(e, "vm-clock-sec", json_object_new_int64((int64_t)(clock / 1000000000)));
+        json_object_object_add(e, "id", json_object_new_string(id));
+        json_object_object_add(e, "vm-state-size", json_object_new_int64((int64_t)vm_state));
+        json_object_array_add(arr, e);
+        off = (off + 40 + extra_len + id_len + name_len + 7) & ~7ull;
+    }
+    return arr;
+}
+
 static int qcow2_get_info(BlockNode *bs, json_object *info)
 {
     Qcow2State *s = bs->opaque;
+    if (s->nb_snapshots) {
+        json_object *snaps = snapshot_list(bs);
+        if (snaps)
+            json_object_object_add(info, "snapshots", snaps);
+    }
     json_object *fs = json_object_new_object(), *data = json_object_new_object();
     if (!fs || !data) {
         json_object_put(fs);

@@ -129,6 +129,27 @@ import json,sys; b=json.load(sys.stdin)['format-specific']['data']['bitmaps']
 assert b[0]['name']=='b0' and 'in-use' in b[0]['flags'], b" || fail "bitmap lost or not in-use"
 echo "ok bitmaps kept"
 
+# --- internal snapshots: listed like qemu-img, kept intact by quail's writes ---
+qemu-img create -q -f qcow2 sn.qcow2 16M
+qemu-io -c "write -P 1 0 1M" sn.qcow2 >/dev/null
+qemu-img snapshot -c s1 sn.qcow2
+qemu-io -c "write -P 2 512k 1M" sn.qcow2 >/dev/null
+qemu-img snapshot -c "second snap" sn.qcow2
+[ "$("$Q" img info sn.qcow2)" = "$(qemu-img info sn.qcow2)" ] || fail "snapshot list differs"
+"$Q" img io sn.qcow2 -c "write -P 5 700k 1M" -c "discard 0 256k" -c "write -z 8M 1M" -c "write -P 6 9M 64k" >/dev/null
+qemu-img check sn.qcow2 | grep -q "No errors were found" || fail "check after writing a snapshotted image"
+qemu-img convert -l snapshot.name=s1 sn.qcow2 s1.raw
+qemu-img convert -l "snapshot.name=second snap" sn.qcow2 s2.raw
+qemu-io -f raw -r -c "read -P 1 0 1M" -c "read -P 0 1M 15M" s1.raw | grep -q "verification failed" && fail "snapshot s1 changed"
+qemu-io -f raw -r -c "read -P 1 0 512k" -c "read -P 2 512k 1M" -c "read -P 0 1536k 14848k" s2.raw \
+    | grep -q "verification failed" && fail "second snapshot changed"
+qemu-io -r -c "read -P 0 0 256k" -c "read -P 1 256k 256k" -c "read -P 2 512k 188k" -c "read -P 5 700k 1M" \
+    -c "read -P 0 1724k 100k" -c "read -P 6 9M 64k" -c "read -P 0 8M 1M" sn.qcow2 \
+    | grep -q "verification failed" && fail "active layer after writes"
+qemu-img snapshot -d s1 sn.qcow2
+"$Q" img check sn.qcow2 | grep -q "No errors were found" || fail "quail check after snapshot delete"
+echo "ok internal snapshots"
+
 # --- convert round trips ---
 "$Q" img convert -O raw top.qcow2 rt.raw
 "$Q" img convert -f raw -O qcow2 rt.raw rt.qcow2
