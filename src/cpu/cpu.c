@@ -70,6 +70,7 @@ void riscv_cpu_reset(RiscvCpu *cpu, uint64_t reset_pc)
     memset(cpu->pmpcfg, 0, sizeof(cpu->pmpcfg));
     memset(cpu->pmpaddr, 0, sizeof(cpu->pmpaddr));
     cpu->pmp_active = 0;
+    cpu->pmp_nranges = 0;
     cpu->pmp_locked = false;
     cpu->stimecmp = 0;
     cpu->instret = cpu->mcycle_off = cpu->minstret_off = 0;
@@ -78,7 +79,7 @@ void riscv_cpu_reset(RiscvCpu *cpu, uint64_t reset_pc)
     cpu->exc_pending = false;
     cpu->break_loop = false;
     cpu->tlb_ctx_fetch = UINT64_MAX;    /* forces riscv_update_ctx to drop the fetch page */
-    riscv_tlb_flush(cpu);
+    riscv_tlb_init(cpu);
     riscv_update_ctx(cpu);
 }
 

@@ -34,6 +34,10 @@ void riscv_update_ctx(RiscvCpu *cpu);
 int riscv_translate(RiscvCpu *cpu, uint64_t vaddr, int acc, unsigned size,
                     uint64_t *pa, uint8_t **host);
 int riscv_fetch_slow(RiscvCpu *cpu, uint32_t *insn);
+/* Invalidates every TLB slot (the used lists may not cover a fresh struct). */
+void riscv_tlb_init(RiscvCpu *cpu);
+/* sfence.vma with an address: drops that page and every superpage piece. */
+void riscv_tlb_flush_page(RiscvCpu *cpu, uint64_t vaddr);
 /* PMP CSRs */
 uint64_t riscv_pmpcfg_read(RiscvCpu *cpu, unsigned idx);
 void riscv_pmpcfg_write(RiscvCpu *cpu, unsigned idx, uint64_t val);

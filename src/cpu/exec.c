@@ -81,7 +81,11 @@ static int exec_system(RiscvCpu *cpu, uint32_t insn, uint64_t pc, uint64_t *npc)
     if ((insn >> 25) == 0x09 && ((insn >> 7) & 31) == 0) {     /* sfence.vma */
         if (cpu->priv == PRV_U || (cpu->priv == PRV_S && (cpu->mstatus & MSTATUS_TVM)))
             goto illegal;
-        riscv_tlb_flush(cpu);
+        unsigned rs1 = (insn >> 15) & 31;
+        if (rs1)
+            riscv_tlb_flush_page(cpu, cpu->x[rs1]);
+        else
+            riscv_tlb_flush(cpu);
         return 0;
     }
 illegal:

@@ -38,14 +38,71 @@ void riscv_update_ctx(RiscvCpu *cpu)
     cpu->tlb_ctx_data = d << 52;
 }
 
+static RiscvTlbEntry *tlb_array(RiscvCpu *cpu, int acc)
+{
+    return acc == ACC_FETCH ? cpu->tlb_fetch : acc == ACC_LOAD ? cpu->tlb_load : cpu->tlb_store;
+}
+
 void riscv_tlb_flush(RiscvCpu *cpu)
 {
-    for (int i = 0; i < RISCV_TLB_SIZE; i++) {
-        cpu->tlb_fetch[i].tag = UINT64_MAX;
-        cpu->tlb_load[i].tag = UINT64_MAX;
-        cpu->tlb_store[i].tag = UINT64_MAX;
+    for (int a = 0; a < 3; a++) {
+        RiscvTlbEntry *tlb = tlb_array(cpu, a);
+        for (unsigned i = 0; i < cpu->tlb_nused[a]; i++)
+            tlb[cpu->tlb_used[a][i]].tag = UINT64_MAX;
+        cpu->tlb_nused[a] = 0;
     }
+    cpu->tlb_nsuper = 0;
     cpu->fetch_va = 1;
+}
+
+void riscv_tlb_init(RiscvCpu *cpu)
+{
+    for (int a = 0; a < 3; a++) {
+        RiscvTlbEntry *tlb = tlb_array(cpu, a);
+        for (unsigned i = 0; i < RISCV_TLB_SIZE; i++)
+            tlb[i].tag = UINT64_MAX;
+        cpu->tlb_nused[a] = 0;
+    }
+    cpu->tlb_nsuper = 0;
+    cpu->fetch_va = 1;
+}
+
+void riscv_tlb_flush_page(RiscvCpu *cpu, uint64_t vaddr)
+{
+    for (int a = 0; a < 3; a++) {
+        RiscvTlbEntry *tlb = tlb_array(cpu, a);
+        tlb_slot(tlb, vaddr)->tag = UINT64_MAX;
+        /* Which superpage holds vaddr is unknown here, so all their pieces go. */
+        if (cpu->tlb_nsuper)
+            for (unsigned i = 0; i < cpu->tlb_nused[a]; i++)
+                if (tlb[cpu->tlb_used[a][i]].super)
+                    tlb[cpu->tlb_used[a][i]].tag = UINT64_MAX;
+    }
+    cpu->tlb_nsuper = 0;
+    cpu->fetch_va = 1;
+}
+
+static void tlb_fill(RiscvCpu *cpu, int acc, uint64_t vaddr, uint64_t ctx, uint8_t *page,
+                     uint64_t page_pa, bool super)
+{
+    RiscvTlbEntry *tlb = tlb_array(cpu, acc);
+    unsigned idx = (unsigned)(vaddr >> 12) & (RISCV_TLB_SIZE - 1);
+    RiscvTlbEntry *e = &tlb[idx];
+    if (e->tag == UINT64_MAX) {
+        if (cpu->tlb_nused[acc] == RISCV_TLB_SIZE) {
+            /* The list holds duplicates after single-page flushes: start over. */
+            for (unsigned i = 0; i < RISCV_TLB_SIZE; i++)
+                tlb[i].tag = UINT64_MAX;
+            cpu->tlb_nused[acc] = 0;
+        }
+        cpu->tlb_used[acc][cpu->tlb_nused[acc]++] = (uint16_t)idx;
+    }
+    e->tag = tlb_tag(vaddr, ctx);
+    e->addend = (uintptr_t)page - (uintptr_t)(vaddr & ~0xfffULL);
+    e->paddr = page_pa;
+    e->super = super;
+    if (super)
+        cpu->tlb_nsuper++;
 }
 
 /* --- PMP --- */
@@ -89,15 +146,13 @@ static bool pmp_check(RiscvCpu *cpu, uint64_t pa, uint64_t len, int acc, unsigne
     /* Like QEMU, a hart whose PMP was never programmed lets S/U through. */
     if (cpu->pmp_active == 0)
         return true;
-    for (unsigned i = 0; i < RISCV_PMP_COUNT; i++) {
-        uint64_t lo, hi;
-        if (!pmp_range(cpu, i, &lo, &hi))
-            continue;
+    for (int i = 0; i < cpu->pmp_nranges; i++) {
+        uint64_t lo = cpu->pmp_lo[i], hi = cpu->pmp_hi[i];
         if (pa + len <= lo || pa >= hi)
             continue;
         if (pa < lo || pa + len > hi)
             return false;   /* partial match always fails */
-        unsigned cfg = pmp_cfg(cpu, i);
+        unsigned cfg = cpu->pmp_rcfg[i];
         if (priv == PRV_M && !(cfg & PMP_L))
             return true;
         unsigned need = acc == ACC_FETCH ? PMP_X : acc == ACC_LOAD ? PMP_R : PMP_W;
@@ -109,13 +164,21 @@ static bool pmp_check(RiscvCpu *cpu, uint64_t pa, uint64_t len, int acc, unsigne
 static void pmp_recount(RiscvCpu *cpu)
 {
     cpu->pmp_active = 0;
+    cpu->pmp_nranges = 0;
     cpu->pmp_locked = false;
     for (unsigned i = 0; i < RISCV_PMP_COUNT; i++) {
         unsigned cfg = pmp_cfg(cpu, i);
+        uint64_t lo, hi;
         if (cfg & PMP_A)
             cpu->pmp_active++;
         if (cfg & PMP_L)
             cpu->pmp_locked = true;
+        if (pmp_range(cpu, i, &lo, &hi)) {
+            cpu->pmp_lo[cpu->pmp_nranges] = lo;
+            cpu->pmp_hi[cpu->pmp_nranges] = hi;
+            cpu->pmp_rcfg[cpu->pmp_nranges] = (uint8_t)cfg;
+            cpu->pmp_nranges++;
+        }
     }
     riscv_tlb_flush(cpu);
 }
@@ -169,7 +232,8 @@ static int fault(RiscvCpu *cpu, int acc, bool page, uint64_t vaddr)
 }
 
 /* Page-table walk.  Returns 0 with *pa, or -1 after raising the fault. */
-static int walk(RiscvCpu *cpu, uint64_t vaddr, int acc, unsigned priv, uint64_t *pa)
+static int walk(RiscvCpu *cpu, uint64_t vaddr, int acc, unsigned priv, uint64_t *pa,
+                bool *super)
 {
     unsigned mode = (unsigned)(cpu->satp >> 60);
     int levels = mode == SATP_MODE_SV48 ? 4 : 3;
@@ -227,6 +291,7 @@ static int walk(RiscvCpu *cpu, uint64_t vaddr, int acc, unsigned priv, uint64_t 
                 continue;
         }
         *pa = ((ppn << 12) & ~((1ULL << span) - 1)) | (vaddr & ((1ULL << span) - 1));
+        *super = i > 0;
         return 0;
     }
     /* The PTE kept changing under us; let the guest retry. */
@@ -239,11 +304,12 @@ int riscv_translate(RiscvCpu *cpu, uint64_t vaddr, int acc, unsigned size,
     unsigned priv = acc == ACC_FETCH ? cpu->priv : data_priv(cpu);
     unsigned mode = (unsigned)(cpu->satp >> 60);
     uint64_t p;
+    bool super = false;
     if (priv == PRV_M || mode == SATP_MODE_BARE) {
         p = vaddr;
         if (p >> 56)
             return fault(cpu, acc, false, vaddr);
-    } else if (walk(cpu, vaddr, acc, priv, &p) < 0) {
+    } else if (walk(cpu, vaddr, acc, priv, &p, &super) < 0) {
         return -1;
     }
     if (!pmp_check(cpu, p, size, acc, priv))
@@ -252,16 +318,9 @@ int riscv_translate(RiscvCpu *cpu, uint64_t vaddr, int acc, unsigned size,
     *host = bus_ram_ptr(cpu->bus, p, size);
     uint64_t page_pa = p & ~0xfffULL;
     uint8_t *page = bus_ram_ptr(cpu->bus, page_pa, 4096);
-    if (page && pmp_check(cpu, page_pa, 4096, acc, priv)) {
-        RiscvTlbEntry *tlb = acc == ACC_FETCH ? cpu->tlb_fetch :
-                             acc == ACC_LOAD ? cpu->tlb_load : cpu->tlb_store;
-        uint64_t ctx = acc == ACC_FETCH ? cpu->tlb_ctx_fetch : cpu->tlb_ctx_data;
-        RiscvTlbEntry *e = tlb_slot(tlb, vaddr);
-        e->tag = tlb_tag(vaddr, ctx);
-        e->addend = (uintptr_t)page - (uintptr_t)(vaddr & ~0xfffULL);
-        e->paddr = page_pa;
-        e->mmio = false;
-    }
+    if (page && pmp_check(cpu, page_pa, 4096, acc, priv))
+        tlb_fill(cpu, acc, vaddr, acc == ACC_FETCH ? cpu->tlb_ctx_fetch : cpu->tlb_ctx_data,
+                 page, page_pa, super);
     return 0;
 }
 

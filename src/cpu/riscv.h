@@ -37,7 +37,8 @@ enum { IRQ_SSI = 1, IRQ_MSI = 3, IRQ_STI = 5, IRQ_MTI = 7, IRQ_SEI = 9, IRQ_MEI 
 #define MIP_MEIP (1ULL << IRQ_MEI)
 
 #define RISCV_PMP_COUNT 16
-#define RISCV_TLB_SIZE 256
+#define RISCV_TLB_BITS 10
+#define RISCV_TLB_SIZE (1 << RISCV_TLB_BITS)
 
 /* Software TLB entry: a virtual page maps to host memory (addend) when it is
  * RAM, or is marked for the slow path (MMIO, watchpoints).  Separate arrays for
@@ -45,8 +46,8 @@ enum { IRQ_SSI = 1, IRQ_MSI = 3, IRQ_STI = 5, IRQ_MTI = 7, IRQ_SEI = 9, IRQ_MEI 
 typedef struct RiscvTlbEntry {
     uint64_t tag;       /* virtual page number, or UINT64_MAX when invalid */
     uintptr_t addend;   /* host address = guest vaddr + addend (RAM only) */
-    uint64_t paddr;     /* physical page address, for the MMIO slow path */
-    bool mmio;
+    uint64_t paddr;     /* physical page address (LR/SC reservations) */
+    bool super;         /* piece of a superpage: dropped by every sfence.vma */
 } RiscvTlbEntry;
 
 typedef struct RiscvCpu RiscvCpu;
@@ -99,6 +100,16 @@ struct RiscvCpu {
     bool break_loop;         /* leave the inner loop: interrupt state may have changed */
     int pmp_active;          /* number of PMP entries with A != OFF */
     bool pmp_locked;         /* some entry has L set (M-mode accesses are checked) */
+    /* Non-empty PMP ranges [lo, hi) with their cfg bytes, in priority order,
+     * recomputed on every PMP CSR write so checks skip decoding. */
+    int pmp_nranges;
+    uint64_t pmp_lo[RISCV_PMP_COUNT], pmp_hi[RISCV_PMP_COUNT];
+    uint8_t pmp_rcfg[RISCV_PMP_COUNT];
+    /* Slots filled since the last flush, per TLB (fetch, load, store), so a
+     * flush costs what was used rather than the whole array. */
+    uint16_t tlb_used[3][RISCV_TLB_SIZE];
+    unsigned tlb_nused[3];
+    unsigned tlb_nsuper;     /* superpage pieces filled since the last flush */
     uint64_t mcycle_off, minstret_off;   /* written mcycle/minstret minus instret */
 
     _Atomic bool stop_request;      /* leave riscv_cpu_run() as soon as possible */
