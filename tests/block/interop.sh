@@ -87,7 +87,14 @@ qemu-img check qa.qcow2 | grep -q "No errors were found" || fail "qemu-img check
 "$Q" img io v2.qcow2 -c "write -P 7 5000 70000" -c "write -z 16k 8k" >/dev/null
 qemu-img check v2.qcow2 | grep -q "No errors were found" || fail "qemu-img check v2"
 qemu-img info v2.qcow2 | grep -q "compat: 0.10" || fail "v2 compat"
-echo "ok quail-made images pass qemu-img check"
+"$Q" img create -q -f raw shr.raw 10M
+"$Q" img resize -f raw shr.raw +2M >/dev/null
+out=$("$Q" img resize -f raw shr.raw 4M 2>&1) && fail "shrink without --shrink"
+echo "$out" | grep -q -- "--shrink" || fail "shrink message: $out"
+"$Q" img resize -f raw --shrink shr.raw 4M >/dev/null
+[ "$(stat -c %s shr.raw)" = $((4 << 20)) ] || fail "raw shrink"
+out=$("$Q" img resize qa.qcow2 1M 2>&1) && fail "qcow2 shrink accepted"
+echo "ok quail-made images pass qemu-img check; resize"
 
 # --- dirty bit (lazy refcounts crash) is repaired and cleared on open ---
 qemu-img create -q -f qcow2 -o lazy_refcounts=on dirty.qcow2 16M

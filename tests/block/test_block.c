@@ -291,6 +291,42 @@ static void raw_patterns(void **state)
     blk_unref(bs);
     snprintf(opts, sizeof(opts), "driver=raw,offset=4096,size=99999999,file.driver=file,file.filename=%s", p);
     assert_null(open_str(opts, 0));
+
+    /* QMP-style typed JSON values work like the dotted strings. */
+    snprintf(opts, sizeof(opts), "{\"driver\":\"raw\",\"offset\":4096,\"size\":8192,\"read-only\":true,"
+             "\"file\":{\"driver\":\"file\",\"filename\":\"%s\"}}", p);
+    bs = open_str(opts, BLK_O_RDWR);
+    assert_non_null(bs);
+    assert_true(bs->read_only);
+    assert_int_equal(blk_getlength(bs), 8192);
+    assert_int_equal(blk_pread(bs, 0, got, 4), 0);
+    assert_memory_equal(got, "ABCD", 4);
+    blk_unref(bs);
+    snprintf(opts, sizeof(opts), "{\"driver\":\"raw\",\"offset\":-5,\"file\":{\"driver\":\"file\","
+             "\"filename\":\"%s\"}}", p);
+    assert_null(open_str(opts, 0));
+    assert_null(open_str("driver=nosuch,file.driver=file,file.filename=/dev/null", 0));
+    assert_non_null(strstr(err_msg(), "Unknown driver 'nosuch'"));
+}
+
+static void drive_shorthand(void **state)
+{
+    (void)state;
+    char p[256], opts[512];
+    make_qcow2("drive.qcow2", 1 << 20, 0);
+    path(p, sizeof(p), "drive.qcow2");
+    snprintf(opts, sizeof(opts), "file=%s,if=none,id=drv0,node-name=dn0,aio=threads", p);
+    json_object *node, *drive;
+    assert_int_equal(blockdev_drive_parse(opts, &node, &drive), 0);
+    BlockNode *bs;
+    assert_int_equal(blk_open(node, BLK_O_RDWR, &bs), 0);
+    assert_string_equal(bs->drv->name, "qcow2");  /* probed */
+    assert_string_equal(bs->node_name, "dn0");
+    assert_string_equal(bs->file->node->drv->name, "file");
+    assert_int_equal(blk_getlength(bs), 1 << 20);
+    blk_unref(bs);
+    json_object_put(node);
+    json_object_put(drive);
 }
 
 typedef struct Waiter {
@@ -447,6 +483,7 @@ int main(void)
         cmocka_unit_test(locking),
         cmocka_unit_test(qcow2_patterns),
         cmocka_unit_test(raw_patterns),
+        cmocka_unit_test(drive_shorthand),
         cmocka_unit_test(async_uring_qcow2),
         cmocka_unit_test(async_uring_raw),
         cmocka_unit_test(async_threads_raw),
