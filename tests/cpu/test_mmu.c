@@ -277,6 +277,33 @@ static void sv48_mprv_sfence(void **state)
     t_free(t);
 }
 
+/* sfence.vma with an address must drop every cached piece of a superpage
+ * that covers the address, not only the 4 KiB piece it names. */
+static void sfence_superpage(void **state)
+{
+    T *t = t_new();
+    Mmu m = mmu_setup(t, 3);
+    uint64_t leaf = map(&m, 0x40000000ULL, RAM_BASE, V_RW, 2);     /* 1 GiB */
+    uint64_t va = 0x40000000ULL + (DATA - RAM_BASE);
+    t_w64(t, DATA, 1);
+    t_w64(t, DATA + 0x1000, 2);
+    t->cpu.x[1] = va;
+    exec_v(t, PRV_S, LOAD(LD, 2, 1, 0));
+    assert_int_equal(t->cpu.x[2], 1);
+    /* Replace the 1 GiB leaf by a table whose 4 KiB page at va maps DATA + 0x1000. */
+    uint64_t l1 = alloc_table(&m), l0 = alloc_table(&m);
+    t_w64(t, leaf, (l1 >> 12) << 10 | PTE_V);
+    t_w64(t, l1 + 8 * ((va >> 21) & 511), (l0 >> 12) << 10 | PTE_V);
+    t_w64(t, l0 + 8 * ((va >> 12) & 511), ((DATA + 0x1000) >> 12) << 10 | V_RW);
+    /* Flush another 4 KiB page of the old superpage: the whole superpage goes. */
+    t->cpu.x[5] = 0x40123000ULL;
+    exec_v(t, PRV_S, SFENCE_VMA | 5 << 15);
+    assert_int_equal(t->cpu.pc, VCODE + 4);
+    exec_v(t, PRV_S, LOAD(LD, 2, 1, 0));
+    assert_int_equal(t->cpu.x[2], 2);
+    t_free(t);
+}
+
 static void pmp_checks(void **state)
 {
     T *t = t_new();
@@ -347,6 +374,7 @@ int main(void)
         cmocka_unit_test(access_faults),
         cmocka_unit_test(misaligned_across_pages),
         cmocka_unit_test(sv48_mprv_sfence),
+        cmocka_unit_test(sfence_superpage),
         cmocka_unit_test(pmp_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
