@@ -44,7 +44,69 @@ static int64_t file_allocated_size(BlockNode *bs)
     return (int64_t)st.st_blocks * 512;
 }
 
+#define DIRECT_ALIGN 4096u
+
+bool file_aligned(FileState *s, uint64_t off, const struct iovec *iov, int niov)
+{
+    if (!s->direct)
+        return true;
+    if (off % DIRECT_ALIGN)
+        return false;
+    for (int i = 0; i < niov; i++)
+        if ((uintptr_t)iov[i].iov_base % DIRECT_ALIGN || iov[i].iov_len % DIRECT_ALIGN)
+            return false;
+    return true;
+}
+
+static int rw_plain(FileState *s, bool write, uint64_t off, struct iovec *iov, int niov);
+
+/* O_DIRECT with an unaligned request: go through an aligned bounce buffer
+ * (read-modify-write for writes). */
+static int rw_bounce(FileState *s, bool write, uint64_t off, struct iovec *iov, int niov)
+{
+    uint64_t len = iov_size(iov, niov);
+    uint64_t a = off / DIRECT_ALIGN * DIRECT_ALIGN;
+    uint64_t b = (off + len + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
+    void *buf;
+    if (posix_memalign(&buf, DIRECT_ALIGN, b - a))
+        return err_set(ENOMEM, "out of memory for an O_DIRECT bounce buffer");
+    struct iovec v = { buf, b - a };
+    int ret = 0;
+    if (!write || a != off || b != off + len)
+        ret = rw_plain(s, false, a, &v, 1);
+    if (ret == 0) {
+        if (write) {
+            struct stat st;
+            uint64_t old_size = fstat(s->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+            iov_to_buf(iov, niov, 0, (uint8_t *)buf + (off - a), len);
+            ret = rw_plain(s, true, a, &v, 1);
+            /* The aligned write must not grow the file past the request. */
+            uint64_t keep = old_size > off + len ? old_size : off + len;
+            if (ret == 0 && b > keep && ftruncate(s->fd, (off_t)keep) < 0)
+                ret = err_set_errno(errno, "truncate after an O_DIRECT write");
+        } else {
+            iov_from_buf(iov, niov, 0, (uint8_t *)buf + (off - a), len);
+        }
+    }
+    free(buf);
+    return ret;
+}
+
 int file_rw_sync(FileState *s, bool write, uint64_t off, struct iovec *iov, int niov)
+{
+    if (!s->direct)
+        return rw_plain(s, write, off, iov, niov);
+    bool bounce = !file_aligned(s, off, iov, niov);
+    if (bounce && write)
+        pthread_rwlock_wrlock(&s->rmw_lock);
+    else
+        pthread_rwlock_rdlock(&s->rmw_lock);
+    int ret = bounce ? rw_bounce(s, write, off, iov, niov) : rw_plain(s, write, off, iov, niov);
+    pthread_rwlock_unlock(&s->rmw_lock);
+    return ret;
+}
+
+static int rw_plain(FileState *s, bool write, uint64_t off, struct iovec *iov, int niov)
 {
     uint64_t total = iov_size(iov, niov), done = 0;
     struct iovec local[64];
@@ -59,6 +121,11 @@ int file_rw_sync(FileState *s, bool write, uint64_t off, struct iovec *iov, int 
         if (r < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == EINVAL && s->direct && !write && done) {
+                /* O_DIRECT tail past an unaligned end of file */
+                iov_memset(iov, niov, done, 0, total - done);
+                break;
+            }
             return err_set_errno(errno, "%s at %llu", write ? "write" : "read",
                                  (unsigned long long)(off + done));
         }
@@ -179,6 +246,7 @@ static int file_open(BlockNode *bs, json_object *opts, int flags)
     FileState *s = bs->opaque;
     s->fd = -1;
     s->locked_shared = BLK_PERM_ALL;
+    pthread_rwlock_init(&s->rmw_lock, NULL);
     const char *fn = bopt_str(opts, "filename");
     if (!fn)
         return err_set(EINVAL, "Parameter 'filename' is required");
@@ -207,8 +275,9 @@ static int file_open(BlockNode *bs, json_object *opts, int flags)
     s->fd = open(fn, oflags);
     if (s->fd < 0)
         return err_set_errno(errno, "Could not open '%s'", fn);
+    s->direct = direct;
     if (direct)
-        bs->request_alignment = 512;
+        bs->request_alignment = DIRECT_ALIGN;
     if (flags & BLK_O_FORCE_SHARE)
         s->locking = false;
     file_uring_init(bs);
@@ -222,6 +291,7 @@ static void file_close(BlockNode *bs)
     if (s->fd >= 0)
         close(s->fd);
     s->fd = -1;
+    pthread_rwlock_destroy(&s->rmw_lock);
 }
 
 static void file_child_perm(BlockNode *bs, BlockRole role, unsigned *perm, unsigned *shared)

@@ -11,10 +11,14 @@ typedef struct FileState {
     bool want_uring;
     bool locking;
     bool no_flush;
+    bool direct;                          /* O_DIRECT: 4 KiB alignment, bounce otherwise */
+    pthread_rwlock_t rmw_lock;            /* bounce read-modify-writes exclude other I/O */
     unsigned locked_perm, locked_shared;  /* what our lock bytes currently say */
     FileUring *uring;                     /* NULL: worker pool */
 } FileState;
 
+/* True if the request can go to the kernel as is (O_DIRECT alignment). */
+bool file_aligned(FileState *s, uint64_t off, const struct iovec *iov, int niov);
 int file_rw_sync(FileState *s, bool write, uint64_t off, struct iovec *iov, int niov);
 int file_set_perm(BlockNode *bs, unsigned perm, unsigned shared);
 void file_uring_init(BlockNode *bs);

@@ -123,7 +123,9 @@ int file_aio_submit(BlockNode *bs, BlockAIO *req)
     FileUring *u = s->uring;
     if (!u || (req->op != BLK_AIO_READ && req->op != BLK_AIO_WRITE && req->op != BLK_AIO_FLUSH))
         return -ENOTSUP;
-    if (req->niov > 1024)
+    /* O_DIRECT requests take the pool's locked path: a bounced
+     * read-modify-write must not race a direct write to the same block. */
+    if (req->niov > 1024 || s->direct)
         return -ENOTSUP;
     pthread_mutex_lock(&u->lock);
     struct io_uring_sqe *sqe = NULL;

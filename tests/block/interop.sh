@@ -222,6 +222,13 @@ QUAIL_NO_IO_URING=1 "$Q" img io aio.qcow2 -c "aio-write -P 0x72 8M 8M" -c "aio-r
 "$Q" img create -q -f raw aio.raw 64M
 "$Q" img io -f raw aio.raw -c "aio-write -P 0x74 0 8M" -c "aio-read -P 0x74 0 8M" >/dev/null
 QUAIL_NO_IO_URING=1 "$Q" img io -f raw aio.raw -c "aio-write -P 0x75 1M 3M" -c "aio-read -P 0x75 1M 3M" >/dev/null
+"$Q" img create -q -f qcow2 -o cluster_size=512 dio.qcow2 16M
+"$Q" img io --image-opts "driver=qcow2,file.driver=file,file.filename=dio.qcow2,file.direct=on" \
+    -c "write -P 3 1000 70000" -c "aio-write -P 4 1M 1M" -c "read -P 3 1000 70000" -c "aio-read -P 4 1M 1M" \
+    -c "discard 1M 4k" -c "write -z 2M 3000" >/dev/null || fail "O_DIRECT I/O"
+qemu-img check dio.qcow2 | grep -q "No errors were found" || fail "check after O_DIRECT"
+qemu-io -r -c "read -P 3 1000 70000" -c "read -P 0 1M 4k" -c "read -P 4 1028k 1020k" dio.qcow2 \
+    | grep -q "verification failed" && fail "O_DIRECT data"
 qemu-img check aio.qcow2 | grep -q "No errors were found" || fail "check after aio"
 qemu-io -r -c "read -P 0x71 0 8M" -c "read -P 0x72 8M 8M" -c "read -P 0x73 16M 4M" aio.qcow2 \
     | grep -q "verification failed" && fail "aio data"
