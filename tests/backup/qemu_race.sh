@@ -10,15 +10,30 @@ new_disk d0 qcow2 64M; new_disk d1 qcow2 64M
 start_qemu d0:qcow2 d1:qcow2
 mkdir "$T/repo"; "$QUAIL" backup init "$T/repo" >/dev/null
 
+# The writer keeps one QMP connection and issues writes back to back (about
+# a millisecond each), so writes are in flight while the transaction runs.
 writer() {
-    local i=0
-    while [ ! -e "$T/stop" ] && [ $i -lt 1000 ]; do
-        for d in d0 d1; do
-            "$QUAIL" backup qmp "$T/qmp2.sock" --hmp \
-                "qemu-io $d \"write -P $((i % 250 + 1)) $((i * 65536)) 65536\"" >/dev/null || exit 1
-        done
-        i=$((i + 1)); echo $i >"$T/written"
-    done
+    python3 - "$T/qmp2.sock" "$T/stop" "$T/written" <<'PY'
+import json, os, socket, sys
+sock, stop, written = sys.argv[1:4]
+s = socket.socket(socket.AF_UNIX); s.connect(sock); f = s.makefile("rw")
+def cmd(c, **a):
+    f.write(json.dumps({"execute": c, "arguments": a}) + "\n"); f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if "return" in r or "error" in r:
+            if "error" in r or "rror" in str(r.get("return", "")):
+                sys.exit(f"writer: {r}")
+            return r
+f.readline(); cmd("qmp_capabilities")
+i = 0
+while not os.path.exists(stop) and i < 1000:
+    for d in ("d0", "d1"):
+        cmd("human-monitor-command",
+            **{"command-line": f'qemu-io {d} "write -P {i % 250 + 1} {i * 65536} 65536"'})
+    i += 1
+    with open(written, "w") as w: w.write(str(i))
+PY
 }
 writer & WPID=$!
 ids=()
