@@ -243,6 +243,12 @@ static void cleanup_tmp(void)
 
 /* Runs explicit programs on both sides; returns a bitmap (in fail[]) of the
  * ones that differ.  Programs after a runner crash count as not failing. */
+/* Every program also runs in U-mode under paging, alternating the mapping. */
+static int paged_mode(uint64_t index)
+{
+    return index & 1 ? QR_U_SV39_1G : QR_U_SV39_4K;
+}
+
 /* What kind of failure a record shows, so minimising keeps the same bug. */
 static uint64_t failure_kind(const DiffRecord *r)
 {
@@ -250,7 +256,7 @@ static uint64_t failure_kind(const DiffRecord *r)
 }
 
 static int run_both(const Opts *o, QuailRunner *qr, DiffProg *const *progs, unsigned n,
-                    bool *fail, uint64_t kind)
+                    bool *fail, uint64_t kind, int mode)
 {
     char bpath[300], opath[300];
     snprintf(bpath, sizeof(bpath), "%s/min-batch.bin", tmpdir);
@@ -275,7 +281,7 @@ static int run_both(const Opts *o, QuailRunner *qr, DiffProg *const *progs, unsi
         fail[i] = false;
         if (i >= got)
             continue;
-        quailrun_prog(qr, &progs[i]->hdr, progs[i]->code, o->max_insns, r);
+        quailrun_prog(qr, &progs[i]->hdr, progs[i]->code, mode, o->max_insns, r);
         fail[i] = !compare(&q[i], r, false) && failure_kind(r) == kind;
     }
     free(q);
@@ -287,7 +293,7 @@ static int run_both(const Opts *o, QuailRunner *qr, DiffProg *const *progs, unsi
  * chunks of items while the program still fails.  Leaves the result in
  * drop[] (nitems entries). */
 static void minimise(const Opts *o, QuailRunner *qr, uint64_t seed, uint64_t index,
-                     uint8_t *drop, unsigned nitems, uint64_t kind)
+                     uint8_t *drop, unsigned nitems, uint64_t kind, int mode)
 {
     enum { MAXC = 64 };
     DiffProg **cand = calloc(MAXC, sizeof(*cand));
@@ -315,7 +321,7 @@ static void minimise(const Opts *o, QuailRunner *qr, uint64_t seed, uint64_t ind
                 masks[nc][live[k]] = 1;
             diff_gen_ex(seed, index, cand[nc], masks[nc], nitems);
         }
-        if (run_both(o, qr, cand, nc, fail, kind) < 0)
+        if (run_both(o, qr, cand, nc, fail, kind, mode) < 0)
             break;
         unsigned hit = nc;
         for (unsigned c = 0; c < nc; c++)
@@ -341,21 +347,21 @@ out:
 
 /* Reports a mismatch, minimised when possible. */
 static void report(const Opts *o, QuailRunner *qr, uint64_t seed, uint64_t index,
-                   const DiffRecord *q, const DiffRecord *r, DiffProg *prog)
+                   const DiffRecord *q, const DiffRecord *r, DiffProg *prog, int mode)
 {
-    printf("MISMATCH seed %llu program %llu (reproduce: difftest --runner R --seed %llu "
+    printf("MISMATCH (quail in %s) seed %llu program %llu (reproduce: difftest --runner R --seed %llu "
            "--first %llu --count 1; show: difftest --dump %llu --seed %llu)\n",
-           (unsigned long long)seed, (unsigned long long)index, (unsigned long long)seed,
+           quailrun_mode_name[mode], (unsigned long long)seed, (unsigned long long)index, (unsigned long long)seed,
            (unsigned long long)index, (unsigned long long)index, (unsigned long long)seed);
     compare(q, r, true);
     uint8_t drop[256] = { 0 };
     unsigned nitems = diff_gen_ex(seed, index, prog, NULL, 0);
     if (o->minimise && nitems <= 256) {
-        minimise(o, qr, seed, index, drop, nitems, failure_kind(r));
+        minimise(o, qr, seed, index, drop, nitems, failure_kind(r), mode);
         DiffProg *cand[1] = { prog };
         bool fail[1] = { false };
         diff_gen_ex(seed, index, prog, drop, nitems);
-        if (run_both(o, qr, cand, 1, fail, failure_kind(r)) == 0 && fail[0]) {
+        if (run_both(o, qr, cand, 1, fail, failure_kind(r), mode) == 0 && fail[0]) {
             unsigned kept = 0;
             printf("  minimised: keeping top-level items");
             for (unsigned i = 0; i < nitems; i++)
@@ -375,7 +381,7 @@ static void report(const Opts *o, QuailRunner *qr, uint64_t seed, uint64_t index
                 f = NULL;
                 wait_runner(pid);
                 if (read_records(opath, qq, 1) == 1) {
-                    quailrun_prog(qr, &prog->hdr, prog->code, o->max_insns, rr);
+                    quailrun_prog(qr, &prog->hdr, prog->code, mode, o->max_insns, rr);
                     compare(qq, rr, true);
                 }
             }
@@ -446,7 +452,7 @@ int main(int argc, char **argv)
         }
         /* quail runs while QEMU works on the same batch */
         if (qr) {
-            mine = calloc(n, sizeof(*mine));
+            mine = calloc(2 * n, sizeof(*mine));
             if (!mine) {
                 fprintf(stderr, "difftest: out of memory\n");
                 wait_runner(pid);
@@ -456,7 +462,9 @@ int main(int argc, char **argv)
             }
             for (uint64_t i = 0; i < n; i++) {
                 diff_gen(o.seed, start + i, prog);
-                quailrun_prog(qr, &prog->hdr, prog->code, o.max_insns, &mine[i]);
+                quailrun_prog(qr, &prog->hdr, prog->code, QR_M_BARE, o.max_insns, &mine[2 * i]);
+                quailrun_prog(qr, &prog->hdr, prog->code, paged_mode(start + i), o.max_insns,
+                              &mine[2 * i + 1]);
             }
         }
         int rc = wait_runner(pid);
@@ -482,12 +490,18 @@ int main(int argc, char **argv)
             }
         }
         for (uint64_t i = 0; qr && i < n; i++) {
-            if (compare(&qrec[i], &mine[i], false))
+            int bad = -1;
+            if (!compare(&qrec[i], &mine[2 * i], false))
+                bad = QR_M_BARE;
+            else if (!compare(&qrec[i], &mine[2 * i + 1], false))
+                bad = paged_mode(start + i);
+            if (bad < 0)
                 continue;
             fails++;
             if (reported < o.max_report) {
                 reported++;
-                report(&o, qr, o.seed, start + i, &qrec[i], &mine[i], prog);
+                report(&o, qr, o.seed, start + i, &qrec[i],
+                       &mine[2 * i + (bad != QR_M_BARE)], prog, bad);
             }
         }
         free(mine);
