@@ -319,11 +319,12 @@ static void gen_special(Gen *g)
         emit32(g, rv_i(OPC_OP_IMM, 0, rd, 0, -1));
         emit32(g, rv_i(OPC_OP_IMM, 5, rd, rd, (int)rn(g, 64)));
         break;
-    case 3:
+    case 3: {
         uint32_t imm = chance(g, 50) ? 0x80000u : (uint32_t)rnd(g);
         emit32(g, rv_u(OPC_LUI, rd, imm));
         emit32(g, rv_i(OPC_OP_IMM32, 0, rd, rd, rand_imm12(g)));
         break;
+    }
     default: {
         /* a special value stored in the data buffer */
         uint64_t a = data_addr(g, 8, true);
