@@ -294,13 +294,6 @@ static void file_close(BlockNode *bs)
     pthread_rwlock_destroy(&s->rmw_lock);
 }
 
-static void file_child_perm(BlockNode *bs, BlockRole role, unsigned *perm, unsigned *shared)
-{
-    (void)bs; (void)role;
-    *perm = 0;
-    *shared = BLK_PERM_ALL;
-}
-
 static BlockDriver file_driver = {
     .name = "file",
     .protocol = true,
@@ -317,7 +310,6 @@ static BlockDriver file_driver = {
     .getlength = file_getlength,
     .allocated_size = file_allocated_size,
     .aio_submit = file_aio_submit,
-    .child_perm = file_child_perm,
     .set_perm = file_set_perm,
 };
 BLOCK_DRIVER_REGISTER(file_driver)

@@ -90,14 +90,46 @@ static const char *user_name(const BlockChild *c)
     return c->parent ? c->parent->node_name : c->name;
 }
 
-/* Would a new user with (perm, shared) conflict with the node's current users? */
-static int check_perm(BlockNode *bs, const char *who, unsigned perm, unsigned shared)
+static int refresh_perm(BlockNode *bs)
+{
+    if (!bs->drv->set_perm)
+        return 0;
+    unsigned p, s;
+    blk_node_perms(bs, &p, &s);
+    return bs->drv->set_perm(bs, p, s);
+}
+
+/* Edges changed while propagating permissions, for rollback. */
+typedef struct PermUndo {
+    BlockChild *c[64];
+    unsigned perm[64], shared[64];
+    int n;
+} PermUndo;
+
+static void child_perms(BlockNode *bs, BlockRole role, unsigned *perm, unsigned *shared)
+{
+    unsigned pp, ps;
+    blk_node_perms(bs, &pp, &ps);
+    *perm = BLK_PERM_CONSISTENT_READ;
+    *shared = BLK_PERM_ALL;
+    if (bs->drv->child_perm)
+        bs->drv->child_perm(bs, role, pp, ps, perm, shared);
+    if (bs->open_flags & BLK_O_FORCE_SHARE) {
+        *perm &= ~(BLK_PERM_WRITE | BLK_PERM_RESIZE);
+        *shared = BLK_PERM_ALL;
+    }
+}
+
+/* Conflicts of (perm, shared) with the node's users other than `self`. */
+static int check_perm_except(BlockNode *bs, BlockChild *self, unsigned perm, unsigned shared)
 {
     char names[128];
     if ((perm & (BLK_PERM_WRITE | BLK_PERM_RESIZE)) && bs->read_only)
         return err_set(EPERM, "Block node '%s' is read-only", bs->node_name);
     for (BlockChild *c = bs->parents; c; c = c->next_parent) {
         unsigned bad = perm & ~c->shared;
+        if (c == self)
+            continue;
         if (bad) {
             perm_names(bad, names, sizeof(names));
             return err_set(EPERM, "Conflicts with use by %s as '%s', which does not allow '%s' on %s",
@@ -110,17 +142,46 @@ static int check_perm(BlockNode *bs, const char *who, unsigned perm, unsigned sh
                            user_name(c), c->name, names, bs->node_name);
         }
     }
-    (void)who;
     return 0;
 }
 
-static int refresh_perm(BlockNode *bs)
+/* After bs's users changed, recomputes the edges to its children (and on
+ * down), checking each against the child's other users and retaking locks. */
+static int update_children(BlockNode *bs, PermUndo *u, int depth)
 {
-    if (!bs->drv->set_perm)
-        return 0;
-    unsigned p, s;
-    blk_node_perms(bs, &p, &s);
-    return bs->drv->set_perm(bs, p, s);
+    if (depth > 64)
+        return err_set(ELOOP, "block graph too deep");
+    for (BlockChild *c = bs->children; c; c = c->next_child) {
+        unsigned p, sh;
+        child_perms(bs, c->role, &p, &sh);
+        if (p == c->perm && sh == c->shared)
+            continue;
+        int ret = check_perm_except(c->node, c, p, sh);
+        if (ret < 0)
+            return ret;
+        if (u->n == 64)
+            return err_set(E2BIG, "permission update touches too many edges");
+        u->c[u->n] = c;
+        u->perm[u->n] = c->perm;
+        u->shared[u->n] = c->shared;
+        u->n++;
+        c->perm = p;
+        c->shared = sh;
+        if ((ret = refresh_perm(c->node)) < 0 || (ret = update_children(c->node, u, depth + 1)) < 0)
+            return ret;
+    }
+    return 0;
+}
+
+static void undo_perms(PermUndo *u)
+{
+    while (u->n > 0) {
+        u->n--;
+        BlockChild *c = u->c[u->n];
+        c->perm = u->perm[u->n];
+        c->shared = u->shared[u->n];
+        refresh_perm(c->node);
+    }
 }
 
 static int attach(BlockNode *parent, BlockNode *bs, const char *name, BlockRole role,
@@ -132,7 +193,7 @@ static int attach(BlockNode *parent, BlockNode *bs, const char *name, BlockRole 
         return err_set(ENOMEM, "out of memory");
     }
     pthread_mutex_lock(&graph_lock);
-    int ret = check_perm(bs, name, perm, shared);
+    int ret = check_perm_except(bs, NULL, perm, shared);
     if (ret < 0) {
         pthread_mutex_unlock(&graph_lock);
         free(c->name);
@@ -147,13 +208,19 @@ static int attach(BlockNode *parent, BlockNode *bs, const char *name, BlockRole 
     c->next_parent = bs->parents;
     bs->parents = c;
     ret = refresh_perm(bs);
+    PermUndo undo = { .n = 0 };
     if (ret < 0) {
+    if (ret == 0)
+        ret = update_children(bs, &undo, 0);
         bs->parents = c->next_parent;
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        undo_perms(&undo);
         refresh_perm(bs);
         pthread_mutex_unlock(&graph_lock);
         free(c->name);
         free(c);
-        return ret;
+        return err_set(-ret, "%s", msg);
     }
     if (parent) {
         BlockChild **pp = &parent->children;
@@ -196,6 +263,9 @@ static void detach(BlockChild *c)
     }
     refresh_perm(bs);
     pthread_mutex_unlock(&graph_lock);
+    /* Fewer users: the edges below can only relax, which cannot conflict. */
+    PermUndo undo = { .n = 0 };
+    update_children(bs, &undo, 0);
     free(c->name);
     free(c);
     blk_unref(bs);
@@ -204,13 +274,10 @@ static void detach(BlockChild *c)
 int blk_attach_child(BlockNode *parent, BlockNode *child, const char *name, BlockRole role,
                      BlockChild **out)
 {
-    unsigned perm = BLK_PERM_CONSISTENT_READ, shared = BLK_PERM_ALL;
-    if (parent->drv->child_perm)
-        parent->drv->child_perm(parent, role, &perm, &shared);
-    if (parent->open_flags & BLK_O_FORCE_SHARE) {
-        perm &= ~(BLK_PERM_WRITE | BLK_PERM_RESIZE);
-        shared = BLK_PERM_ALL;
-    }
+    unsigned perm, shared;
+    pthread_mutex_lock(&graph_lock);
+    child_perms(parent, role, &perm, &shared);
+    pthread_mutex_unlock(&graph_lock);
     for (BlockNode *p = parent; p; p = p->parents ? p->parents->parent : NULL)
         if (p == child)
             return err_set(EINVAL, "Making '%s' a child of '%s' would create a cycle",

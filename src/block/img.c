@@ -35,12 +35,62 @@ void img_err(const char *fmt, ...)
     va_end(ap);
 }
 
+/* Each open image is used through a root edge, as qemu-img's BlockBackend:
+ * that is what takes the image locks of pass-through drivers (raw). */
+#define MAX_OPEN 8
+static struct { BlockNode *bs; BlockChild *root; } opened[MAX_OPEN];
+
 int img_open(const char *filename, const char *fmt, int flags, BlockNode **out)
 {
     int ret = blk_open_image(filename, fmt, flags, out);
-    if (ret < 0)
+    if (ret < 0) {
         img_err("Could not open '%s': %s", filename, err_msg());
-    return ret;
+        return ret;
+    }
+    return img_adopt(filename, flags, out);
+}
+
+int img_adopt(const char *filename, int flags, BlockNode **out)
+{
+    int ret;
+    unsigned perm = BLK_PERM_CONSISTENT_READ, shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
+    if (flags & BLK_O_RDWR)
+        perm |= BLK_PERM_WRITE | BLK_PERM_RESIZE;
+    if (flags & BLK_O_FORCE_SHARE) {
+        perm = 0;
+        shared = BLK_PERM_ALL;
+    }
+    int slot = 0;
+    while (slot < MAX_OPEN && opened[slot].bs)
+        slot++;
+    BlockChild *root = NULL;
+    if (slot == MAX_OPEN)
+        ret = err_set(EMFILE, "too many open images");
+    else
+        ret = blk_root_attach(*out, "quail-img", perm, shared, &root);
+    if (ret < 0) {
+        img_err("Could not open '%s': %s", filename, err_msg());
+        blk_unref(*out);
+        *out = NULL;
+        return ret;
+    }
+    opened[slot].bs = *out;
+    opened[slot].root = root;
+    return 0;
+}
+
+void img_close(BlockNode *bs)
+{
+    if (!bs)
+        return;
+    for (int i = 0; i < MAX_OPEN; i++) {
+        if (opened[i].bs == bs) {
+            blk_root_detach(opened[i].root);
+            opened[i].bs = NULL;
+            break;
+        }
+    }
+    blk_unref(bs);
 }
 
 void img_size_str(uint64_t v, char *buf, size_t cap)

@@ -19,6 +19,11 @@ int img_io_main(int argc, char **argv);
 void img_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Opens an image for a command; prints the error. */
 int img_open(const char *filename, const char *fmt, int flags, BlockNode **out);
+/* Attaches the tool's root user to a node opened otherwise (takes over the
+ * reference; on failure it is dropped and *out cleared). */
+int img_adopt(const char *name, int flags, BlockNode **out);
+/* Releases an image from img_open (NULL is fine). */
+void img_close(BlockNode *bs);
 /* qemu's size_to_str(): "%0.3g <prefix>B". */
 void img_size_str(uint64_t v, char *buf, size_t cap);
 /* Block status through the backing chain: flags of the layer that decides

@@ -76,7 +76,7 @@ int img_check_main(int argc, char **argv)
         return 1;
     if (!bs->drv->check) {
         img_err("This image format does not support checks");
-        blk_unref(bs);
+        img_close(bs);
         return 63;
     }
     BlockCheckResult r;
@@ -89,7 +89,7 @@ int img_check_main(int argc, char **argv)
                    (long long)r.leaks_fixed, (long long)r.corruptions_fixed);
         ret = bs->drv->check(bs, &r, 0);
     }
-    blk_unref(bs);
+    img_close(bs);
     if (ret < 0) {
         img_err("Check failed: %s", err_msg());
         return 1;

@@ -43,7 +43,7 @@ int img_compare_main(int argc, char **argv)
     if (img_open(argv[optind], fmt1, flags, &a) < 0)
         return 2;
     if (img_open(argv[optind + 1], fmt2, flags, &b) < 0) {
-        blk_unref(a);
+        img_close(a);
         return 2;
     }
     int status = 2;
@@ -98,7 +98,7 @@ int img_compare_main(int argc, char **argv)
 out:
     free(ba);
     free(bb);
-    blk_unref(a);
-    blk_unref(b);
+    img_close(a);
+    img_close(b);
     return status;
 }

@@ -184,7 +184,7 @@ out:
     free(buf);
     free((char *)o.backing_file);
     free((char *)o.backing_fmt);
-    blk_unref(dst);
-    blk_unref(src);
+    img_close(dst);
+    img_close(src);
     return status;
 }

@@ -82,7 +82,7 @@ int img_create_main(int argc, char **argv)
         if (img_open(path, o.backing_fmt, 0, &b) < 0)
             goto out;
         int64_t bl = blk_getlength(b);
-        blk_unref(b);
+        img_close(b);
         if (bl < 0) {
             img_err("%s", err_msg());
             goto out;

@@ -165,7 +165,7 @@ int img_info_main(int argc, char **argv)
             next = strdup(full);
             next_fmt = bs->backing_fmt[0] ? strdup(bs->backing_fmt) : NULL;
         }
-        blk_unref(bs);
+        img_close(bs);
         if (!info) {
             status = 1;
             break;

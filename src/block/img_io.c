@@ -202,6 +202,8 @@ int img_io_main(int argc, char **argv)
             img_err("%s", err_msg());
             return 1;
         }
+        if (img_adopt(argv[optind], flags, &bs) < 0)
+            return 1;
     } else if (img_open(argv[optind], fmt, flags, &bs) < 0) {
         return 1;
     }
@@ -218,6 +220,6 @@ int img_io_main(int argc, char **argv)
         }
         fflush(stdout);
     }
-    blk_unref(bs);
+    img_close(bs);
     return status;
 }

@@ -107,6 +107,6 @@ int img_map_main(int argc, char **argv)
         emit(&cur, json, first);
     if (json)
         printf(first && !have ? "[]\n" : "]\n");
-    blk_unref(bs);
+    img_close(bs);
     return status;
 }

@@ -42,18 +42,18 @@ int img_resize_main(int argc, char **argv)
     uint64_t target = sign > 0 ? (uint64_t)cur + n : sign < 0 ? (uint64_t)cur - n : n;
     if (sign < 0 && n > (uint64_t)cur) {
         img_err("New image size must be positive");
-        blk_unref(bs);
+        img_close(bs);
         return 1;
     }
     if (target < (uint64_t)cur && !shrink) {
         img_err("Use the --shrink option to perform a shrink operation.");
-        blk_unref(bs);
+        img_close(bs);
         return 1;
     }
     int ret = blk_truncate(bs, target, shrink);
     if (ret == 0)
         ret = blk_flush(bs);
-    blk_unref(bs);
+    img_close(bs);
     if (ret < 0) {
         img_err("%s", err_msg());
         return 1;

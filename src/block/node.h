@@ -155,8 +155,13 @@ typedef struct BlockDriver {
      * On 0 the driver completes the request exactly once with blk_aio_complete(). */
     int (*aio_submit)(BlockNode *bs, BlockAIO *req);
 
-    /* Permissions this node needs on a child in role, and shares with others. */
-    void (*child_perm)(BlockNode *bs, BlockRole role, unsigned *perm, unsigned *shared);
+    /* Permissions this node needs on a child in role, and shares with others,
+     * given what the node's own parents use (parent_perm) and share
+     * (parent_shared).  Formats ignore them (their needs follow read-only);
+     * pass-through drivers (raw, filters) forward them.  Recomputed whenever
+     * a node's users change, so edges below follow the users above. */
+    void (*child_perm)(BlockNode *bs, BlockRole role, unsigned parent_perm,
+                       unsigned parent_shared, unsigned *perm, unsigned *shared);
     /* The node's cumulative use changed (file: retake the image locks). */
     int (*set_perm)(BlockNode *bs, unsigned perm, unsigned shared);
 } BlockDriver;

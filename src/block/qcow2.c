@@ -458,8 +458,10 @@ static int qcow2_get_info(BlockNode *bs, json_object *info)
     return 0;
 }
 
-static void qcow2_child_perm(BlockNode *bs, BlockRole role, unsigned *perm, unsigned *shared)
+static void qcow2_child_perm(BlockNode *bs, BlockRole role, unsigned parent_perm,
+                             unsigned parent_shared, unsigned *perm, unsigned *shared)
 {
+    (void)parent_perm; (void)parent_shared;
     if (role == BLK_ROLE_BACKING) {
         *perm = BLK_PERM_CONSISTENT_READ;
         *shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED | BLK_PERM_RESIZE;

@@ -139,15 +139,19 @@ static int raw_aio_submit(BlockNode *bs, BlockAIO *req)
     }
 }
 
-static void raw_child_perm(BlockNode *bs, BlockRole role, unsigned *perm, unsigned *shared)
+static void raw_child_perm(BlockNode *bs, BlockRole role, unsigned parent_perm,
+                           unsigned parent_shared, unsigned *perm, unsigned *shared)
 {
+    RawState *s = bs->opaque;
     (void)role;
-    /* raw is a pass-through: it needs what a writer needs and shares everything
-     * but resize (our size is the child's). */
-    *perm = BLK_PERM_CONSISTENT_READ;
-    if (!bs->read_only)
-        *perm |= BLK_PERM_WRITE | BLK_PERM_RESIZE;
-    *shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
+    /* A pass-through: the file is used exactly as this node is used.  A
+     * window (offset/size) has a fixed size, so it shares no resize. */
+    *perm = parent_perm;
+    *shared = parent_shared;
+    if (s->has_size || s->offset) {
+        *perm &= ~BLK_PERM_RESIZE;
+        *shared &= ~BLK_PERM_RESIZE;
+    }
 }
 
 static int raw_create(const char *filename, const BlockCreateOpts *o)
