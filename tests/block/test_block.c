@@ -191,6 +191,31 @@ static void locking(void **state)
     assert_int_equal(blk_open_image(p, "qcow2", 0, &b), 0);
     blk_unref(b);
     blk_unref(a);
+
+    /* raw passes its users' permissions down: the lock follows the device. */
+    char r[256];
+    path(r, sizeof(r), "lock.raw");
+    BlockCreateOpts o = { .size = 65536 };
+    assert_int_equal(blk_create("raw", r, &o), 0);
+    BlockChild *ra, *rb;
+    assert_int_equal(blk_open_image(r, "raw", BLK_O_RDWR, &a), 0);
+    assert_int_equal(blk_open_image(r, "raw", BLK_O_RDWR, &b), 0);  /* nobody uses them yet */
+    assert_int_equal(blk_root_attach(a, "devA", BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE,
+                                     BLK_PERM_CONSISTENT_READ, &ra), 0);
+    assert_true(blk_root_attach(b, "devB", BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE,
+                                BLK_PERM_ALL, &rb) < 0);
+    assert_non_null(strstr(err_msg(), "Failed to get \"write\" lock"));
+    assert_true(blk_root_attach(b, "devB", BLK_PERM_CONSISTENT_READ, BLK_PERM_CONSISTENT_READ, &rb) < 0);
+    assert_non_null(strstr(err_msg(), "Failed to get shared \"write\" lock"));
+    /* A reader that lets others write is fine. */
+    assert_int_equal(blk_root_attach(b, "devB", BLK_PERM_CONSISTENT_READ, BLK_PERM_ALL, &rb), 0);
+    blk_root_detach(rb);
+    blk_root_detach(ra);
+    assert_int_equal(blk_root_attach(b, "devB", BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE,
+                                     BLK_PERM_CONSISTENT_READ, &rb), 0);
+    blk_root_detach(rb);
+    blk_unref(b);
+    blk_unref(a);
 }
 
 static void fill(uint8_t *buf, size_t n, uint64_t off, int seed)
