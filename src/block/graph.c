@@ -1,6 +1,7 @@
 /* Nodes, edges, permissions, reference counting and the driver registry. */
 #include "block/node.h"
 #include "block/blockdev_opts.h"
+#include "block/dirty_bitmap.h"
 #include "util/error.h"
 
 #include <fcntl.h>
@@ -127,9 +128,9 @@ static int check_perm_except(BlockNode *bs, BlockChild *self, unsigned perm, uns
     if ((perm & (BLK_PERM_WRITE | BLK_PERM_RESIZE)) && bs->read_only)
         return err_set(EPERM, "Block node '%s' is read-only", bs->node_name);
     for (BlockChild *c = bs->parents; c; c = c->next_parent) {
-        unsigned bad = perm & ~c->shared;
         if (c == self)
             continue;
+        unsigned bad = perm & ~c->shared;
         if (bad) {
             perm_names(bad, names, sizeof(names));
             return err_set(EPERM, "Conflicts with use by %s as '%s', which does not allow '%s' on %s",
@@ -207,15 +208,15 @@ static int attach(BlockNode *parent, BlockNode *bs, const char *name, BlockRole 
     c->shared = shared;
     c->next_parent = bs->parents;
     bs->parents = c;
-    ret = refresh_perm(bs);
     PermUndo undo = { .n = 0 };
-    if (ret < 0) {
+    ret = refresh_perm(bs);
     if (ret == 0)
         ret = update_children(bs, &undo, 0);
-        bs->parents = c->next_parent;
+    if (ret < 0) {
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", err_msg());
         undo_perms(&undo);
+        bs->parents = c->next_parent;
         refresh_perm(bs);
         pthread_mutex_unlock(&graph_lock);
         free(c->name);
@@ -262,10 +263,10 @@ static void detach(BlockChild *c)
             p->backing = NULL;
     }
     refresh_perm(bs);
-    pthread_mutex_unlock(&graph_lock);
     /* Fewer users: the edges below can only relax, which cannot conflict. */
     PermUndo undo = { .n = 0 };
     update_children(bs, &undo, 0);
+    pthread_mutex_unlock(&graph_lock);
     free(c->name);
     free(c);
     blk_unref(bs);
@@ -305,6 +306,60 @@ void blk_root_detach(BlockChild *c)
     detach(c);
 }
 
+/* Filter insertion/removal (jobs, QMP): edges keep their identity (devices
+ * and parents hold BlockChild pointers) and only change the node they point
+ * at.  In-flight requests finish on the old node first; requests submitted
+ * afterwards see the new one. */
+int blk_replace_node(BlockNode *from, BlockNode *to)
+{
+    if (from == to)
+        return 0;
+    blk_drain(from);
+    blk_drain(to);
+    pthread_mutex_lock(&graph_lock);
+    for (BlockChild *c = from->parents; c; c = c->next_parent) {
+        if (c->parent == to)
+            continue;
+        for (BlockChild *o = to->parents; o; o = o->next_parent) {
+            if ((c->perm & ~o->shared) || (o->perm & ~c->shared)) {
+                pthread_mutex_unlock(&graph_lock);
+                return err_set(EPERM, "Conflicts with use by %s as '%s' on %s",
+                               user_name(o), o->name, to->node_name);
+            }
+        }
+        if ((c->perm & (BLK_PERM_WRITE | BLK_PERM_RESIZE)) && to->read_only) {
+            pthread_mutex_unlock(&graph_lock);
+            return err_set(EPERM, "Block node '%s' is read-only", to->node_name);
+        }
+    }
+    int moved = 0;
+    for (BlockChild **pp = &from->parents; *pp;) {
+        BlockChild *c = *pp;
+        if (c->parent == to) {
+            pp = &c->next_parent;
+            continue;
+        }
+        *pp = c->next_parent;
+        c->node = to;
+        c->next_parent = to->parents;
+        to->parents = c;
+        to->refcnt++;
+        moved++;
+    }
+    refresh_perm(to);
+    refresh_perm(from);
+    /* Filters pass their users' needs down: recompute below both nodes. */
+    PermUndo undo = { .n = 0 };
+    update_children(to, &undo, 0);
+    undo.n = 0;
+    update_children(from, &undo, 0);
+    pthread_mutex_unlock(&graph_lock);
+    /* The references the edges held move with them. */
+    while (moved-- > 0)
+        blk_unref(from);
+    return 0;
+}
+
 void blk_ref(BlockNode *bs)
 {
     pthread_mutex_lock(&graph_lock);
@@ -315,6 +370,7 @@ void blk_ref(BlockNode *bs)
 static void node_free(BlockNode *bs)
 {
     blk_drain(bs);
+    dbm_release_all(bs);     /* in-memory bitmaps die with their node */
     if (bs->drv->close)
         bs->drv->close(bs);
     while (bs->children)

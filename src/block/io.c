@@ -2,6 +2,7 @@
  * worker pool that runs asynchronous requests of drivers without native
  * async support (and of the file driver when io_uring is unavailable). */
 #include "block/node.h"
+#include "block/dirty_bitmap.h"
 #include "util/error.h"
 
 #include <stdlib.h>
@@ -177,6 +178,8 @@ static int sync_req(BlockNode *bs, int op, uint64_t off, uint64_t len, struct io
                      .niov = niov, .flags = flags };
     inflight_inc(bs);
     int ret = blk_aio_run_sync(&req);
+    if (ret >= 0 && write)
+        dbm_mark_node(bs, off, len);    /* dirty tracking is core, as in QEMU */
     inflight_dec(bs);
     return ret;
 }
@@ -217,6 +220,8 @@ int blk_pwrite_compressed(BlockNode *bs, uint64_t off, const void *buf, uint64_t
         return ret;
     inflight_inc(bs);
     ret = bs->drv->pwrite_compressed(bs, off, buf, len);
+    if (ret >= 0)
+        dbm_mark_node(bs, off, len);
     inflight_dec(bs);
     return ret;
 }
@@ -321,6 +326,10 @@ static int pool_submit(BlockAIO *req)
 void blk_aio_complete(BlockAIO *req, int ret)
 {
     BlockNode *bs = req->bs;
+    /* Marked before the caller learns of completion, so a bitmap read after
+     * the guest saw its write done always has it. */
+    if (ret >= 0 && req->op != BLK_AIO_READ && req->op != BLK_AIO_FLUSH)
+        dbm_mark_node(bs, req->offset, req->bytes);
     req->cb(req->opaque, ret);
     free(req);
     inflight_dec(bs);

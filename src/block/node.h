@@ -184,6 +184,7 @@ struct BlockNode {
     uint32_t request_alignment;
     uint32_t cluster_size;      /* allocation unit of a format, 0 if none */
     json_object *options;       /* the options it was opened with (owned ref) */
+    struct DirtyBitmap *dirty_bitmaps;  /* dirty_bitmap.h; marked by the core after writes */
 
     pthread_mutex_t inflight_lock;
     pthread_cond_t inflight_cond;
@@ -224,6 +225,10 @@ void blk_detach_child(BlockChild *c);
 int blk_root_attach(BlockNode *bs, const char *user, unsigned perm, unsigned shared,
                     BlockChild **out);
 void blk_root_detach(BlockChild *c);
+/* Moves every parent edge of `from` except those of `to` itself onto `to`
+ * (filter insertion above `from`, or removal when `from` is the filter),
+ * after draining both; fails without change if a permission conflicts. */
+int blk_replace_node(BlockNode *from, BlockNode *to);
 /* The node's cumulative permissions over all its parents. */
 void blk_node_perms(BlockNode *bs, unsigned *perm, unsigned *shared);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "block/node.h"
+#include "block/dirty_bitmap.h"
 #include "hw/drive.h"
 #include "monitor/qmp.h"
 #include "util/error.h"
@@ -68,6 +69,9 @@ static json_object *device_info(BlockNode *bs)
     json_object_object_add(cache, "no-flush", json_object_new_boolean(0));
     json_object_object_add(o, "cache", cache);
     json_object_object_add(o, "image", image_info(bs, 0));
+    /* As QEMU 7.2: listed only when the node has bitmaps (cmds_bitmap.c). */
+    if (bs->dirty_bitmaps)
+        json_object_object_add(o, "dirty-bitmaps", dbm_query_json(bs));
     return o;
 }
 
