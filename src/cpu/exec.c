@@ -102,6 +102,10 @@ illegal:
 /* The dispatch code is replicated at the end of every handler (threaded
  * code), which lets the host predict each handler's successor separately; a
  * single shared switch jump predicts poorly. */
+#if defined(__GNUC__) && !defined(__clang__)
+/* Keep GCC from merging the replicated dispatch blocks back into one. */
+__attribute__((optimize("no-crossjumping", "no-gcse")))
+#endif
 uint64_t riscv_exec(RiscvCpu *cpu, uint64_t n)
 {
 #pragma GCC diagnostic push
