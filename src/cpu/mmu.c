@@ -352,6 +352,14 @@ int riscv_fetch_slow(RiscvCpu *cpu, uint32_t *insn)
 {
     uint64_t pc = cpu->pc;
     uint32_t lo, hi;
+    /* Common case: a jump to another page that is in the fetch TLB. */
+    RiscvTlbEntry *e = tlb_slot(cpu->tlb_fetch, pc);
+    if (e->tag == tlb_tag(pc, cpu->tlb_ctx_fetch) && (pc & 0xfff) <= 0xffc) {
+        cpu->fetch_va = pc & ~0xfffULL;
+        cpu->fetch_addend = e->addend;
+        memcpy(insn, (const void *)(uintptr_t)(pc + e->addend), 4);
+        return 0;
+    }
     if (fetch16(cpu, pc, &lo) < 0)
         return -1;
     if ((lo & 3) != 3) {
