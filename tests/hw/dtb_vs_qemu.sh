@@ -15,7 +15,7 @@ open(sys.argv[1], 'wb').write(hdr + b'\0' * (4096 - len(hdr)))
 PY
 head -c 100000 /dev/urandom >"$T/initrd"
 fail=0
-for args in "-smp 1" "-smp 4 -m 512M" "-smp 2 -m 1G -kernel $K -initrd $T/initrd -append console=ttyS0"; do
+for args in "-smp 1" "-smp 4 -m 512M" "-smp 8 -m 3G" "-smp 2 -m 1G -kernel $K -initrd $T/initrd -append console=ttyS0"; do
     # shellcheck disable=SC2086
     qemu-system-riscv64 -M virt,dumpdtb="$T/qemu.dtb" $args -display none \
         -serial none >/dev/null 2>&1 || { echo "qemu failed: $args"; exit 1; }
