@@ -67,8 +67,10 @@ enum { E_PERM = 1, E_IO = 5, E_NOMEM = 12, E_INVAL = 22, E_NOSPC = 28, E_OVERFLO
 #define MAX_CLIENTS      16
 
 struct NbdServer {
-    const NbdExport *exports;
-    unsigned nexports;
+    /* Exports can come and go at run time (QMP block-export-add/-del);
+     * the array and client_exp[] are under `lock`. */
+    const NbdExport **exports;
+    unsigned nexports, exports_cap;
     int listen_fd;
     char *unix_path;
     uint16_t port;
@@ -76,6 +78,7 @@ struct NbdServer {
     pthread_mutex_t lock;          /* clients[], nclients */
     pthread_cond_t idle;
     int clients[MAX_CLIENTS];
+    const NbdExport *client_exp[MAX_CLIENTS];  /* set once a client picked one */
     unsigned nclients;
     pthread_mutex_t op_lock;       /* serializes export callbacks */
 };
@@ -171,10 +174,30 @@ static int opt_error(Client *c, uint32_t opt, uint32_t type, const char *msg)
 
 static const NbdExport *find_export(NbdServer *s, const char *name)
 {
+    pthread_mutex_lock(&s->lock);
+    const NbdExport *e = NULL;
+    for (unsigned i = 0; i < s->nexports && !e; i++)
+        if (!strcmp(s->exports[i]->name, name))
+            e = s->exports[i];
+    if (!e && !name[0] && s->nexports)
+        e = s->exports[0];
+    pthread_mutex_unlock(&s->lock);
+    return e;
+}
+
+/* Records which export the client on fd uses, unless it went away during
+ * the handshake; removal waits for these to clear. */
+static bool claim_export(NbdServer *s, int fd, const NbdExport *e)
+{
+    pthread_mutex_lock(&s->lock);
+    bool live = false;
     for (unsigned i = 0; i < s->nexports; i++)
-        if (!strcmp(s->exports[i].name, name))
-            return &s->exports[i];
-    return name[0] || !s->nexports ? NULL : &s->exports[0];
+        live |= s->exports[i] == e;
+    for (unsigned i = 0; live && i < s->nclients; i++)
+        if (s->clients[i] == fd)
+            s->client_exp[i] = e;
+    pthread_mutex_unlock(&s->lock);
+    return live;
 }
 
 static uint16_t tx_flags(const Client *c, const NbdExport *e)
@@ -365,9 +388,17 @@ static int handshake(Client *c)
                 r = opt_error(c, opt, REP_ERR_INVALID, "LIST takes no data");
                 break;
             }
-            for (unsigned i = 0; i < c->srv->nexports && r == 0; i++) {
-                const char *n = c->srv->exports[i].name;
-                size_t nl = strlen(n);
+            pthread_mutex_lock(&c->srv->lock);
+            unsigned nexp = c->srv->nexports;
+            char **names = calloc(nexp ? nexp : 1, sizeof(char *));
+            for (unsigned i = 0; names && i < nexp; i++)
+                names[i] = strdup(c->srv->exports[i]->name);
+            pthread_mutex_unlock(&c->srv->lock);
+            if (!names)
+                goto out;
+            for (unsigned i = 0; i < nexp && r == 0; i++) {
+                const char *n = names[i];
+                size_t nl = n ? strlen(n) : MAX_STRING + 1;
                 uint8_t b[4 + MAX_STRING];
                 if (nl > MAX_STRING)
                     continue;
@@ -375,6 +406,9 @@ static int handshake(Client *c)
                 memcpy(b + 4, n, nl);
                 r = opt_reply(c, opt, REP_SERVER, b, 4 + (uint32_t)nl);
             }
+            for (unsigned i = 0; i < nexp; i++)
+                free(names[i]);
+            free(names);
             if (r == 0)
                 r = opt_reply(c, opt, REP_ACK, NULL, 0);
             break;
@@ -655,7 +689,7 @@ int nbd_server_serve_fd(NbdServer *s, int fd)
 {
     Client c = { .srv = s, .fd = fd };
     int ret = -EPROTO;
-    if (handshake(&c) == 0 && c.exp) {
+    if (handshake(&c) == 0 && c.exp && claim_export(s, fd, c.exp)) {
         ret = transmission(&c) == 0 ? 0 : -EPROTO;
         free(c.buf);
     }
@@ -672,7 +706,9 @@ static void *client_thread(void *arg)
     pthread_mutex_lock(&s->lock);
     for (unsigned i = 0; i < s->nclients; i++)
         if (s->clients[i] == fd) {
-            s->clients[i] = s->clients[--s->nclients];
+            s->nclients--;
+            s->clients[i] = s->clients[s->nclients];
+            s->client_exp[i] = s->client_exp[s->nclients];
             break;
         }
     pthread_cond_broadcast(&s->idle);
@@ -685,8 +721,6 @@ int nbd_server_new(const NbdExport *exports, unsigned n, NbdServer **out)
     NbdServer *s = calloc(1, sizeof(*s));
     if (!s)
         return err_set(ENOMEM, "out of memory");
-    s->exports = exports;
-    s->nexports = n;
     s->listen_fd = -1;
     if (pipe2(s->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
         free(s);
@@ -695,6 +729,12 @@ int nbd_server_new(const NbdExport *exports, unsigned n, NbdServer **out)
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->op_lock, NULL);
     pthread_cond_init(&s->idle, NULL);
+    for (unsigned i = 0; i < n; i++) {
+        if (nbd_server_add_export(s, &exports[i]) < 0) {
+            nbd_server_free(s);
+            return -ENOMEM;
+        }
+    }
     *out = s;
     return 0;
 }
@@ -772,6 +812,7 @@ int nbd_server_run(NbdServer *s)
         if (arg) {
             arg[0] = s;
             arg[1] = (void *)(intptr_t)fd;
+            s->client_exp[s->nclients] = NULL;
             s->clients[s->nclients++] = fd;
             if (pthread_create(&t, NULL, client_thread, arg) == 0) {
                 pthread_detach(t);
@@ -819,5 +860,66 @@ void nbd_server_free(NbdServer *s)
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->op_lock);
     pthread_cond_destroy(&s->idle);
+    free(s->exports);
     free(s);
+}
+
+int nbd_server_add_export(NbdServer *s, const NbdExport *e)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->nexports == s->exports_cap) {
+        unsigned cap = s->exports_cap ? 2 * s->exports_cap : 8;
+        const NbdExport **p = realloc(s->exports, cap * sizeof(*p));
+        if (!p) {
+            pthread_mutex_unlock(&s->lock);
+            return err_set(ENOMEM, "out of memory");
+        }
+        s->exports = p;
+        s->exports_cap = cap;
+    }
+    s->exports[s->nexports++] = e;
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+int nbd_server_remove_export(NbdServer *s, const NbdExport *e, bool hard)
+{
+    pthread_mutex_lock(&s->lock);
+    unsigned users = 0;
+    for (unsigned i = 0; i < s->nclients; i++)
+        users += s->client_exp[i] == e;
+    if (users && !hard) {
+        pthread_mutex_unlock(&s->lock);
+        return -EBUSY;
+    }
+    for (unsigned i = 0; i < s->nexports; i++)
+        if (s->exports[i] == e) {
+            memmove(&s->exports[i], &s->exports[i + 1], (s->nexports - i - 1) * sizeof(*s->exports));
+            s->nexports--;
+            break;
+        }
+    /* Disconnect its clients and wait until none is inside a callback. */
+    for (;;) {
+        users = 0;
+        for (unsigned i = 0; i < s->nclients; i++)
+            if (s->client_exp[i] == e) {
+                shutdown(s->clients[i], SHUT_RDWR);
+                users++;
+            }
+        if (!users)
+            break;
+        pthread_cond_wait(&s->idle, &s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+unsigned nbd_server_export_clients(NbdServer *s, const NbdExport *e)
+{
+    pthread_mutex_lock(&s->lock);
+    unsigned users = 0;
+    for (unsigned i = 0; i < s->nclients; i++)
+        users += s->client_exp[i] == e;
+    pthread_mutex_unlock(&s->lock);
+    return users;
 }

@@ -53,8 +53,14 @@ typedef struct NbdExport {
 
 typedef struct NbdServer NbdServer;
 
-/* The exports array must outlive the server. */
+/* The exports array must outlive the server (or its removal). */
 int nbd_server_new(const NbdExport *exports, unsigned n, NbdServer **out);
+/* Run-time exports (QMP): e must stay valid until removed. */
+int nbd_server_add_export(NbdServer *s, const NbdExport *e);
+/* Unlists e; with clients using it, fails with -EBUSY unless hard, which
+ * disconnects them and waits until they are gone. */
+int nbd_server_remove_export(NbdServer *s, const NbdExport *e, bool hard);
+unsigned nbd_server_export_clients(NbdServer *s, const NbdExport *e);
 int nbd_server_listen_unix(NbdServer *s, const char *path);
 /* Listens on 127.0.0.1 (port 0 picks one; see nbd_server_port()). */
 int nbd_server_listen_tcp(NbdServer *s, uint16_t port);
