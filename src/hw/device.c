@@ -213,6 +213,6 @@ static int opt_device(RunConfig *cfg, const char *arg)
 }
 
 static const RunOption o_device = { "device", "DRIVER[,PROP=VALUE...]",
-                                    "add a device (types registered in src/hw/device.h)",
+                                    "add a device (types listed below)",
                                     opt_device };
 RUN_OPTION_REGISTER(o_device)

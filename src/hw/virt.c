@@ -3,6 +3,7 @@
 #include "monitor/qmp.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -238,7 +239,12 @@ void virt_destroy(VirtMachine *m)
 /* --- running --- */
 static void *hart_thread(void *opaque)
 {
-    riscv_cpu_run(opaque);
+    RiscvCpu *cpu = opaque;
+    char name[16];
+    /* "hart0"... in top/gdb/perf */
+    snprintf(name, sizeof(name), "hart%llu", (unsigned long long)cpu->mhartid);
+    pthread_setname_np(pthread_self(), name);
+    riscv_cpu_run(cpu);
     return NULL;
 }
 
