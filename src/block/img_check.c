@@ -80,6 +80,8 @@ int img_check_main(int argc, char **argv)
         return 63;
     }
     BlockCheckResult r;
+    char fmt_name[32];
+    snprintf(fmt_name, sizeof(fmt_name), "%s", bs->drv->name);
     int ret = bs->drv->check(bs, &r, fix);
     if (ret == 0 && fix && (r.leaks_fixed || r.corruptions_fixed)) {
         if (!quiet && !json)
@@ -95,19 +97,22 @@ int img_check_main(int argc, char **argv)
         return 1;
     }
     if (json) {
+        /* Members as qemu-img: counts appear only when non-zero. */
         json_object *o = json_object_new_object();
-        json_object_object_add(o, "image-end-offset", json_object_new_int64(r.image_end_offset));
-        json_object_object_add(o, "total-clusters", json_object_new_int64(r.total_clusters));
+        struct { const char *k; int64_t v; } m[] = {
+            { "image-end-offset", r.image_end_offset }, { "total-clusters", r.total_clusters },
+            { "allocated-clusters", r.allocated_clusters },
+            { "fragmented-clusters", r.fragmented_clusters },
+            { "compressed-clusters", r.compressed_clusters }, { "leaks", r.leaks },
+            { "corruptions", r.corruptions }, { "leaks-fixed", r.leaks_fixed },
+            { "corruptions-fixed", r.corruptions_fixed },
+        };
         json_object_object_add(o, "check-errors", json_object_new_int64(r.check_errors));
-        if (r.leaks)
-            json_object_object_add(o, "leaks", json_object_new_int64(r.leaks));
-        if (r.corruptions)
-            json_object_object_add(o, "corruptions", json_object_new_int64(r.corruptions));
-        json_object_object_add(o, "allocated-clusters", json_object_new_int64(r.allocated_clusters));
+        for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+            if (m[i].v)
+                json_object_object_add(o, m[i].k, json_object_new_int64(m[i].v));
         json_object_object_add(o, "filename", json_object_new_string(argv[optind]));
-        json_object_object_add(o, "format", json_object_new_string(fmt ? fmt : "qcow2"));
-        json_object_object_add(o, "fragmented-clusters", json_object_new_int64(r.fragmented_clusters));
-        json_object_object_add(o, "compressed-clusters", json_object_new_int64(r.compressed_clusters));
+        json_object_object_add(o, "format", json_object_new_string(fmt_name));
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
         json_object_put(o);
     } else {

@@ -61,6 +61,12 @@ done
 for f in base.qcow2 top.qcow2 zlib.qcow2; do
     [ "$("$Q" img check "$f")" = "$(qemu-img check "$f")" ] || fail "check output $f differs"
 done
+for f in top.qcow2 zlib.qcow2; do
+    "$Q" img check --output=json "$f" > q.json
+    qemu-img check --output=json "$f" > e.json
+    python3 -c "import json; a,b=json.load(open('q.json')),json.load(open('e.json')); assert a==b,(a,b)" \
+        || fail "check json $f"
+done
 "$Q" img info --backing-chain --output=json top.qcow2 > chain.json
 python3 -c "
 import json; c=json.load(open('chain.json')); assert [i['filename'] for i in c]==['top.qcow2','mid.qcow2','base.qcow2'], c" \
