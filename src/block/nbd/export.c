@@ -242,10 +242,8 @@ static int export_add(const char *id, const char *node, const char *name, bool w
         export_free(e);
         return qmp_error(QMP_ERR_GENERIC, "out of memory");
     }
-    Export **pp = &exports;     /* listed in creation order, as QEMU */
-    while (*pp)
-        pp = &(*pp)->next;
-    *pp = e;
+    e->next = exports;          /* newest first, as QEMU lists them */
+    exports = e;
     return 0;
 }
 
