@@ -69,19 +69,28 @@ trap cleanup EXIT
 echo "run-guest-test: ${cmd[*]}" >&2
 start=$(date +%s.%N)
 if [ "$shell" -eq 1 ]; then
-    # Typing before the guest's UART driver is up would lose the input, so
-    # wait for the prompt and only then write to the emulator's stdin.
+    # Typing before the guest's UART driver is up would lose the input, and
+    # typing ahead lets the tty's echo of the next line interleave with the
+    # output of the current one; so type one line per prompt, like a person.
     mkfifo "$tmp/in"
     timeout -k 5 "$timeout_s" "${cmd[@]}" <"$tmp/in" >"$log" 2>&1 &
     emu_pid=$!
     exec 3>"$tmp/in"
     deadline=$(( $(date +%s) + timeout_s ))
-    while ! grep -q 'quail# ' "$log" 2>/dev/null; do
-        kill -0 "$emu_pid" 2>/dev/null || break
-        [ "$(date +%s)" -lt "$deadline" ] || break
-        sleep 0.2
-    done
-    printf "$shell_input" >&3
+    prompts() { grep -o 'quail# ' "$log" 2>/dev/null | wc -l; }
+    wait_prompts() { # wait until at least $1 prompts were printed
+        while [ "$(prompts)" -lt "$1" ]; do
+            kill -0 "$emu_pid" 2>/dev/null || return 1
+            [ "$(date +%s)" -lt "$deadline" ] || return 1
+            sleep 0.2
+        done
+    }
+    n=1
+    while IFS= read -r line; do
+        wait_prompts "$n" || break
+        printf '%s\n' "$line" >&3
+        n=$((n + 1))
+    done < <(printf "$shell_input")
     wait "$emu_pid"
     rc=$?
     emu_pid=""
