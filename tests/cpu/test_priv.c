@@ -401,6 +401,44 @@ static void wfi_wakeup(void **state)
     t_free(t);
 }
 
+static void *run_hart(void *arg)
+{
+    T *t = arg;
+    riscv_cpu_run(&t->cpu);
+    return NULL;
+}
+
+/* A hart spinning in riscv_cpu_run() on its own thread takes an interrupt
+ * raised from this thread, and stops on request. */
+static void irq_while_running(void **state)
+{
+    T *t = t_new();
+    t->at = CODE;
+    emit(t, JAL(0, 0));                             /* spin */
+    t->at = TRAP + 0x100;
+    emit(t, ADDI(5, 5, 1));                         /* count the interrupt */
+    emit(t, CSRRC(0, C_MIE, 6));                    /* mask MSI: the line stays high */
+    emit(t, MRET);
+    t->cpu.mtvec = TRAP + 0x100;
+    t->cpu.x[6] = MIP_MSIP;
+    t->cpu.mie = MIP_MSIP;
+    t->cpu.mstatus = MSTATUS_MIE;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_hart, t), 0);
+    usleep(10000);
+    riscv_cpu_set_irq(&t->cpu, IRQ_MSI, true);
+    for (int i = 0; i < 5000 && __atomic_load_n(&t->cpu.x[5], __ATOMIC_RELAXED) == 0; i++)
+        usleep(1000);
+    riscv_cpu_request_stop(&t->cpu);
+    pthread_join(th, NULL);
+    assert_int_equal(t->cpu.x[5], 1);
+    assert_int_equal(t->cpu.mcause, (1ULL << 63) | IRQ_MSI);
+    assert_int_equal(t->cpu.mepc, CODE);
+    assert_int_equal(t->cpu.pc, CODE);              /* back in the spin loop */
+    assert_int_equal(t->cpu.mie, 0);
+    t_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -412,6 +450,7 @@ int main(void)
         cmocka_unit_test(interrupt_priority),
         cmocka_unit_test(interrupt_enables_and_delegation),
         cmocka_unit_test(wfi_wakeup),
+        cmocka_unit_test(irq_while_running),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
