@@ -331,7 +331,12 @@ l_op32: {
         NEXT();
     }
 l_fence:
-    atomic_thread_fence(memory_order_seq_cst);
+    /* Only ordering earlier writes before later reads needs a full host
+     * barrier (mfence on x86); acquire/release-style fences are cheaper. */
+    if ((insn & (1u << 24)) && (insn & (1u << 21)))
+        atomic_thread_fence(memory_order_seq_cst);
+    else
+        atomic_thread_fence(memory_order_acq_rel);
     NEXT();
 l_fence_i:
     /* Nothing is cached that a store could make stale. */
