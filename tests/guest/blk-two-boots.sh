@@ -8,7 +8,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-[ "${1:-}" = --emulator ] && [ -n "${2:-}" ] || { echo "usage: $0 --emulator qemu|quail" >&2; exit 2; }
+if [ "${1:-}" != --emulator ] || [ -z "${2:-}" ]; then echo "usage: $0 --emulator qemu|quail" >&2; exit 2; fi
 emu=$2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/quail-blk.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

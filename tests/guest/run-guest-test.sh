@@ -8,7 +8,7 @@
 # --test NAME boots with "quail.test=NAME quail.args=..." and passes if the
 #   guest prints "QUAIL-TEST-RESULT: PASS NAME".
 # --shell INPUT boots to the demo shell, waits for its prompt, types INPUT
-#   (printf escapes allowed) and passes if the guest then powers off.
+#   (backslash escapes as in printf %b) and passes if the guest then powers off.
 # Either way the emulator must exit by itself, with status 0, before the
 # timeout, and every --expect REGEX (grep -E) must match a line of output.
 # The same command line works for Debian's QEMU and for quail (`quail run`
@@ -90,7 +90,7 @@ if [ "$shell" -eq 1 ]; then
         wait_prompts "$n" || break
         printf '%s\n' "$line" >&3
         n=$((n + 1))
-    done < <(printf "$shell_input")
+    done < <(printf '%b' "$shell_input")
     wait "$emu_pid"
     rc=$?
     emu_pid=""
