@@ -125,6 +125,9 @@ static bool compare(const DiffRecord *q, const DiffRecord *r, bool print)
             if (r->status == DIFF_TRAPPED)
                 printf("  quail trapped: mcause %llu at mepc 0x%llx\n",
                        (unsigned long long)(r->aux & 0xff), (unsigned long long)(r->aux >> 8));
+            else if (r->status == DIFF_WRONG_PRIV)
+                printf("  quail ended in the wrong privilege level (%llu)\n",
+                       (unsigned long long)r->aux);
             else
                 printf("  quail did not reach the end (pc 0x%llx)\n",
                        (unsigned long long)r->aux);
@@ -243,10 +246,11 @@ static void cleanup_tmp(void)
 
 /* Runs explicit programs on both sides; returns a bitmap (in fail[]) of the
  * ones that differ.  Programs after a runner crash count as not failing. */
-/* Every program also runs in U-mode under paging, alternating the mapping. */
+/* Every program also runs under paging, in U- or S-mode, taking turns. */
 static int paged_mode(uint64_t index)
 {
-    return index & 1 ? QR_U_SV39_1G : QR_U_SV39_4K;
+    static const int modes[] = { QR_U_SV39_4K, QR_U_SV39_1G, QR_S_SV39_2M };
+    return modes[index % 3];
 }
 
 /* What kind of failure a record shows, so minimising keeps the same bug. */

@@ -48,11 +48,12 @@ typedef struct DiffProgHdr {
 
 #define DIFF_MAGIC 0x46464944u   /* "DIFF" */
 
-enum { DIFF_OK = 0, DIFF_TRAPPED = 1, DIFF_TIMEOUT = 2 };
+enum { DIFF_OK = 0, DIFF_TRAPPED = 1, DIFF_TIMEOUT = 2, DIFF_WRONG_PRIV = 3 };
 
 /* Final state of one program, written by both sides. */
 typedef struct DiffRecord {
-    uint64_t status;         /* DIFF_OK, DIFF_TRAPPED (aux = cause), DIFF_TIMEOUT */
+    uint64_t status;         /* DIFF_OK, DIFF_TRAPPED (aux = cause | epc << 8),
+                              * DIFF_TIMEOUT (aux = pc), DIFF_WRONG_PRIV (aux = priv) */
     uint64_t aux;
     uint64_t x[32];
     uint64_t f[32];

@@ -16,14 +16,16 @@
 #include "util/error.h"
 
 const char *const quailrun_mode_name[QR_NMODES] = {
-    "M-mode bare", "U-mode Sv39 4K pages", "U-mode Sv39 gigapage",
+    "M-mode bare", "U-mode Sv39 4K pages", "U-mode Sv39 gigapage", "S-mode Sv39 megapage (offset)",
 };
 
 /* Physical layout on the quail side (beyond the shared guest layout): the
  * 4K-page mode places guest page i at QR_PAGES + ((i ^ 1) << 12), so that
- * neighbouring virtual pages are not neighbours in RAM; page tables and the
- * boot stub sit where no program address reaches in either mapping. */
-#define QR_RAM_SIZE 0x40000ULL
+ * neighbouring virtual pages are not neighbours in RAM; the megapage maps
+ * the guest 2 MiB higher; page tables and the boot stub sit where no program
+ * address reaches in any mapping. */
+#define QR_RAM_SIZE 0x400000ULL
+#define QR_MEGA     0x40200000ULL   /* where the S-mode megapage points */
 #define QR_PAGES    0x40020000ULL
 #define QR_PT_ROOT  0x4001c000ULL
 #define QR_PT_L1    0x4001d000ULL
@@ -33,6 +35,7 @@ const char *const quailrun_mode_name[QR_NMODES] = {
 
 #define PTE_V 0x01u
 #define PTE_LEAF 0xdfu       /* V R W X U A D */
+#define PTE_U 0x10u
 
 struct QuailRunner {
     Bus bus;
@@ -67,6 +70,8 @@ void quailrun_free(QuailRunner *q)
 
 static uint64_t va_to_pa(int mode, uint64_t va)
 {
+    if (mode == QR_S_SV39_2M)
+        return va - DIFF_MEM_BASE + QR_MEGA;
     if (mode != QR_U_SV39_4K)
         return va;
     uint64_t page = (va - DIFF_MEM_BASE) >> 12;
@@ -115,10 +120,13 @@ static void setup_paging(QuailRunner *q, int mode)
     if (pt)
         memset(pt, 0, 0x3000);
     uint64_t vpn2 = (DIFF_MEM_BASE >> 30) & 0x1ff;
+    uint64_t vpn1 = (DIFF_MEM_BASE >> 21) & 0x1ff;
     if (mode == QR_U_SV39_1G) {
         put64(q, QR_PT_ROOT + 8 * vpn2, (DIFF_MEM_BASE >> 12) << 10 | PTE_LEAF);
+    } else if (mode == QR_S_SV39_2M) {
+        put64(q, QR_PT_ROOT + 8 * vpn2, (QR_PT_L1 >> 12) << 10 | PTE_V);
+        put64(q, QR_PT_L1 + 8 * vpn1, (QR_MEGA >> 12) << 10 | (PTE_LEAF & ~PTE_U));
     } else {
-        uint64_t vpn1 = (DIFF_MEM_BASE >> 21) & 0x1ff;
         put64(q, QR_PT_ROOT + 8 * vpn2, (QR_PT_L1 >> 12) << 10 | PTE_V);
         put64(q, QR_PT_L1 + 8 * vpn1, (QR_PT_L0 >> 12) << 10 | PTE_V);
         for (unsigned i = 0; i < QR_NPAGES; i++) {
@@ -126,7 +134,7 @@ static void setup_paging(QuailRunner *q, int mode)
             put64(q, QR_PT_L0 + 8 * ((va >> 12) & 0x1ff), (va_to_pa(mode, va) >> 12) << 10 | PTE_LEAF);
         }
     }
-    /* satp = Sv39 | root; sfence.vma; mepc = DIFF_CODE; MPP = U; FS = dirty; mret */
+    /* satp = Sv39 | root; sfence.vma; mepc = DIFF_CODE; MPP = U or S; FS = dirty; mret */
     uint64_t pc = QR_BOOT;
     put32(q, &pc, rv_i(OPC_OP_IMM, 0, 5, 0, 8));
     put32(q, &pc, rv_i(OPC_OP_IMM, 1, 5, 5, 60));
@@ -140,18 +148,24 @@ static void setup_paging(QuailRunner *q, int mode)
     put32(q, &pc, rv_i(OPC_OP_IMM, 0, 5, 0, 0x18));
     put32(q, &pc, rv_i(OPC_OP_IMM, 1, 5, 5, 8));
     put32(q, &pc, rv_csr(3, 0, 5, 0x300));
+    /* FS = dirty, and MPP = S for the S-mode run */
     put32(q, &pc, rv_i(OPC_OP_IMM, 0, 5, 0, 6));
     put32(q, &pc, rv_i(OPC_OP_IMM, 1, 5, 5, 12));
     put32(q, &pc, rv_csr(2, 0, 5, 0x300));
+    if (mode == QR_S_SV39_2M) {
+        put32(q, &pc, rv_i(OPC_OP_IMM, 0, 5, 0, 1));
+        put32(q, &pc, rv_i(OPC_OP_IMM, 1, 5, 5, 11));
+        put32(q, &pc, rv_csr(2, 0, 5, 0x300));
+    }
     put32(q, &pc, 0x30200073);                                   /* mret */
 }
 
-/* Steps until pc is stop (and, for stop == DIFF_CODE, U-mode is reached),
+/* Steps until pc is stop (and, for stop == DIFF_CODE, M-mode is left),
  * a trap or the budget runs out. */
 static uint64_t run_until(RiscvCpu *cpu, uint64_t stop, uint64_t max, uint64_t *aux)
 {
     for (uint64_t n = 0; n < max; n++) {
-        if (cpu->pc == stop && (stop != DIFF_CODE || cpu->priv == PRV_U))
+        if (cpu->pc == stop && (stop != DIFF_CODE || cpu->priv != PRV_M))
             return DIFF_OK;
         if (cpu->pc == DIFF_TRAP) {
             *aux = (cpu->mcause & 0xff) | cpu->mepc << 8;
@@ -198,6 +212,11 @@ void quailrun_prog(QuailRunner *q, const DiffProgHdr *h, const uint8_t *code, in
     cpu->frm = (uint32_t)((h->fcsr >> 5) & 7);
     cpu->pc = DIFF_CODE;
     rec->status = run_until(cpu, DIFF_STUB, max_insns, &rec->aux);
+    unsigned want = mode == QR_M_BARE ? PRV_M : mode == QR_S_SV39_2M ? PRV_S : PRV_U;
+    if (rec->status == DIFF_OK && cpu->priv != want) {
+        rec->status = DIFF_WRONG_PRIV;
+        rec->aux = cpu->priv;
+    }
 done:
     memcpy(rec->x, cpu->x, sizeof(rec->x));
     memcpy(rec->f, cpu->f, sizeof(rec->f));

@@ -11,6 +11,7 @@ enum {
     QR_M_BARE = 0,      /* M-mode, no translation */
     QR_U_SV39_4K,       /* U-mode, Sv39 4 KiB pages, neighbouring pages swapped in RAM */
     QR_U_SV39_1G,       /* U-mode, Sv39 identity gigapage */
+    QR_S_SV39_2M,       /* S-mode, Sv39 identity megapage */
     QR_NMODES
 };
 
