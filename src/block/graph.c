@@ -310,6 +310,21 @@ void blk_root_detach(BlockChild *c)
  * and parents hold BlockChild pointers) and only change the node they point
  * at.  In-flight requests finish on the old node first; requests submitted
  * afterwards see the new one. */
+/* Is `n` reachable from `top` through children?  Edges from such nodes to
+ * `from` stay (QEMU's should_update_child): moving them would make a cycle,
+ * e.g. the fleecing overlay whose backing is the node a filter goes above. */
+static bool below(BlockNode *top, BlockNode *n, int depth)
+{
+    if (top == n)
+        return true;
+    if (depth > 64)
+        return false;
+    for (BlockChild *c = top->children; c; c = c->next_child)
+        if (below(c->node, n, depth + 1))
+            return true;
+    return false;
+}
+
 int blk_replace_node(BlockNode *from, BlockNode *to)
 {
     if (from == to)
@@ -318,7 +333,7 @@ int blk_replace_node(BlockNode *from, BlockNode *to)
     blk_drain(to);
     pthread_mutex_lock(&graph_lock);
     for (BlockChild *c = from->parents; c; c = c->next_parent) {
-        if (c->parent == to)
+        if (c->parent && below(to, c->parent, 0))
             continue;
         for (BlockChild *o = to->parents; o; o = o->next_parent) {
             if ((c->perm & ~o->shared) || (o->perm & ~c->shared)) {
@@ -335,7 +350,7 @@ int blk_replace_node(BlockNode *from, BlockNode *to)
     int moved = 0;
     for (BlockChild **pp = &from->parents; *pp;) {
         BlockChild *c = *pp;
-        if (c->parent == to) {
+        if (c->parent && below(to, c->parent, 0)) {
             pp = &c->next_parent;
             continue;
         }

@@ -50,6 +50,7 @@ struct Job {
     const char *device_name;
     pthread_t thread;
     bool thread_started;
+    int waiters;                    /* monitor threads waiting on it: not freed meanwhile */
     Job *next;
 };
 
@@ -60,6 +61,8 @@ Job *job_find(const char *id);
 /* Yield point for run(): honours pause and returns true when cancelled. */
 bool job_yield(Job *job);
 const char *job_status_name(JobStatus s);
+/* For run() of jobs that only end when cancelled (backup sync=none). */
+void job_sleep_until_cancelled(Job *job);
 
 /* Monitor-side operations (QEMU's error texts). */
 int job_user_pause(Job *job);
@@ -93,6 +96,22 @@ int txn_check_args(const char *spec, json_object *args);
 #define TXN_ACTION_REGISTER(var) \
     static void __attribute__((constructor)) txn_reg_##var(void) \
     { txn_action_register(&(var)); }
+
+/* ---- copy-before-write filter (filter_cbw.c), used by backup and by
+ * snapshot-access ---- */
+/* Copies every still-pending chunk of [off, off+len) from the filter's file
+ * to its target (what a guest write there would trigger).  0 or -errno. */
+int cbw_copy_range(BlockNode *cbw, uint64_t off, uint64_t len);
+/* The chunk size and the bitmap of chunks still to copy (owned by the filter). */
+uint64_t cbw_cluster_size(BlockNode *cbw);
+struct DirtyBitmap *cbw_pending(BlockNode *cbw);
+/* Point-in-time read (snapshot-access): copied chunks from the target, the
+ * rest from the file while no write can slip in. */
+int cbw_snapshot_read(BlockNode *cbw, uint64_t off, uint64_t len, struct iovec *iov, int niov);
+/* Sets which chunks to copy (NULL: all) before the first write; used by
+ * backup for sync=top/bitmap. */
+int cbw_set_pending(BlockNode *cbw, struct DirtyBitmap *from);
+bool cbw_is_filter(BlockNode *bs);
 
 /* Looks a node up by node-name or drive name with QEMU's message. */
 BlockNode *blk_lookup_bs(const char *name);

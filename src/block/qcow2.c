@@ -461,10 +461,15 @@ static int qcow2_get_info(BlockNode *bs, json_object *info)
 static void qcow2_child_perm(BlockNode *bs, BlockRole role, unsigned parent_perm,
                              unsigned parent_shared, unsigned *perm, unsigned *shared)
 {
-    (void)parent_perm; (void)parent_shared;
+    (void)parent_perm;
     if (role == BLK_ROLE_BACKING) {
         *perm = BLK_PERM_CONSISTENT_READ;
         *shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED | BLK_PERM_RESIZE;
+        /* As QEMU's default COW permissions: if our users accept changing
+         * data, so do we from the backing node.  The fleecing overlay
+         * (backing = the live disk a device writes) depends on it. */
+        if (parent_shared & BLK_PERM_WRITE)
+            *shared |= BLK_PERM_WRITE;
         return;
     }
     /* Metadata lives in the file: nobody else may write or resize it. */
