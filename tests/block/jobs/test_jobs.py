@@ -87,7 +87,179 @@ def bitmap_export(kind, tmp):
         vm.close()
 
 
-SCENARIOS = [("bitmap-export", bitmap_export)]
+def img(tmp, name, backing=None):
+    path = os.path.join(tmp, name)
+    argv = ["qemu-img", "create", "-q", "-f", "qcow2"]
+    if backing:
+        argv += ["-b", backing, "-F", "qcow2"]
+    subprocess.run(argv + [path, str(SIZE)], check=True)
+    return path
+
+
+def add_qcow2(vm, node, path, backing=None):
+    vm.cmd("blockdev-add", driver="file", **{"node-name": node + "-f"}, filename=path)
+    args = {"driver": "qcow2", "node-name": node, "file": node + "-f"}
+    if backing is not None:
+        args["backing"] = backing
+    vm.cmd("blockdev-add", **args)
+
+
+def del_qcow2(vm, node):
+    vm.cmd("blockdev-del", **{"node-name": node})
+    vm.cmd("blockdev-del", **{"node-name": node + "-f"})
+
+
+def wait_job(vm, jid):
+    ev = vm.event("BLOCK_JOB_COMPLETED", lambda d: d.get("device") == jid)
+    vm.event("JOB_STATUS_CHANGE", lambda d: d.get("id") == jid and d.get("status") == "null")
+    return ev["data"]
+
+
+def image_bytes(path):
+    out = path + ".raw"
+    subprocess.run(["qemu-img", "convert", "-O", "raw", path, out], check=True)
+    data = open(out, "rb").read()
+    os.unlink(out)
+    return data
+
+
+PATTERN_A = ["write -P 0xa1 0 1M", "write -P 0xa2 5M 300k", "write -P 0xa3 63M 1M"]
+PATTERN_B = ["write -P 0xb1 512k 1M", "write -P 0xb2 5100k 64k", "write -P 0xb3 30M 2M"]
+PATTERN_C = ["write -P 0xc1 2M 64k", "write -P 0xc2 63M 4k"]
+
+
+def backup_chain(kind, tmp):
+    """Full then incremental blockdev-backup with writes throughout; the chain
+    read back with qemu-img equals the disk at each backup's start."""
+    vm, disk, sock = disk_vm(kind, tmp)
+    try:
+        w = write_export(vm, sock)
+        qemu_io(w, *PATTERN_A)
+        state_a = read_all(w, SIZE)
+        full = img(tmp, "full.qcow2")
+        add_qcow2(vm, "tfull", full)
+        vm.cmd("transaction", actions=[
+            {"type": "block-dirty-bitmap-add", "data": {"node": "disk0", "name": "b0"}},
+            {"type": "blockdev-backup", "data": {"job-id": "jfull", "device": "disk0",
+                                                 "target": "tfull", "sync": "full"}}])
+        qemu_io(w, *PATTERN_B)          # while (or after) the job copies
+        d = wait_job(vm, "jfull")
+        assert d["type"] == "backup" and "error" not in d and d["len"] == SIZE, d
+        state_b = read_all(w, SIZE)
+        assert state_b != state_a
+        bms = vm.bitmaps("disk0")
+        assert bms["b0"]["count"] > 0 and not bms["b0"]["busy"], bms
+        del_qcow2(vm, "tfull")
+        assert image_bytes(full) == state_a, "full backup is not the disk at its start"
+
+        inc = img(tmp, "inc.qcow2", backing=full)
+        vm.cmd("blockdev-add", driver="file", **{"node-name": "tinc-f"}, filename=inc)
+        vm.cmd("blockdev-add", driver="qcow2", **{"node-name": "tinc"}, file="tinc-f",
+               backing=None)
+        vm.cmd("blockdev-backup", **{"job-id": "jinc"}, device="disk0", target="tinc",
+               sync="incremental", bitmap="b0")
+        qemu_io(w, *PATTERN_C)
+        d = wait_job(vm, "jinc")
+        assert "error" not in d, d
+        # Only the chunks B touched were copied.
+        assert d["len"] < SIZE // 4, d
+        del_qcow2(vm, "tinc")
+        assert image_bytes(inc) == state_b, "incremental chain is not the disk at its start"
+        # On success the bitmap holds only what was written since (C).
+        assert vm.bitmaps("disk0")["b0"]["count"] == 2 * 65536, vm.bitmaps("disk0")
+        # A failed start changes nothing: the bitmap is not busy, no job left.
+        cls, desc = vm.error("blockdev-backup", **{"job-id": "jx"}, device="disk0",
+                             target="disk0", sync="full")
+        assert desc == "Source and target cannot be the same", desc
+        assert vm.cmd("query-jobs") == []
+    finally:
+        vm.close()
+
+
+def fleece_sync_none(kind, tmp):
+    """The backup tool's recipe: sync=none into an overlay whose backing is
+    the disk; the overlay, exported over NBD, stays at the freeze point."""
+    vm, disk, sock = disk_vm(kind, tmp)
+    try:
+        w = write_export(vm, sock)
+        qemu_io(w, *PATTERN_A)
+        state_a = read_all(w, SIZE)
+        scratch = os.path.join(tmp, "scratch.qcow2")
+        vm.cmd("blockdev-create", **{"job-id": "c1"},
+               options={"driver": "file", "filename": scratch, "size": 0})
+        vm.event("JOB_STATUS_CHANGE", lambda d: d["id"] == "c1" and d["status"] == "concluded")
+        vm.cmd("job-dismiss", id="c1")
+        vm.cmd("blockdev-add", driver="file", **{"node-name": "sf"}, filename=scratch)
+        vm.cmd("blockdev-create", **{"job-id": "c2"},
+               options={"driver": "qcow2", "file": "sf", "size": SIZE})
+        vm.event("JOB_STATUS_CHANGE", lambda d: d["id"] == "c2" and d["status"] == "concluded")
+        jobs = vm.cmd("query-jobs")
+        assert jobs == [{"id": "c2", "type": "create", "status": "concluded",
+                         "current-progress": 1, "total-progress": 1}], jobs
+        vm.cmd("job-dismiss", id="c2")
+        vm.cmd("blockdev-add", driver="qcow2", **{"node-name": "ss"}, file="sf", backing="disk0")
+        vm.cmd("transaction", actions=[
+            {"type": "block-dirty-bitmap-add", "data": {"node": "disk0", "name": "f0"}},
+            {"type": "blockdev-backup", "data": {"job-id": "jf", "device": "disk0",
+                                                 "target": "ss", "sync": "none",
+                                                 "filter-node-name": "flt"}}])
+        bj = vm.cmd("query-block-jobs")
+        assert len(bj) == 1 and bj[0]["device"] == "jf" and bj[0]["type"] == "backup", bj
+        assert vm.node("flt")["drv"] == "copy-before-write"
+        vm.cmd("block-export-add", type="nbd", id="fe", **{"node-name": "ss"}, name="fe")
+        qemu_io(w, *PATTERN_B)
+        state_b = read_all(w, SIZE)
+        assert state_b != state_a
+        assert read_all(nbd_uri(sock, "fe"), SIZE) == state_a, "fleece export moved"
+        assert vm.bitmaps("disk0")["f0"]["count"] > 0
+        drop_export(vm, "fe")
+        vm.cmd("job-cancel", id="jf")
+        ev = vm.event("BLOCK_JOB_CANCELLED", lambda d: d.get("device") == "jf")
+        assert ev["data"]["type"] == "backup", ev
+        vm.event("JOB_STATUS_CHANGE", lambda d: d["id"] == "jf" and d["status"] == "null")
+        assert vm.node("flt") is None, "filter left in the graph"
+        vm.cmd("blockdev-del", **{"node-name": "ss"})
+        vm.cmd("blockdev-del", **{"node-name": "sf"})
+        # The disk itself kept every write.
+        assert read_all(w, SIZE) == state_b
+    finally:
+        vm.close()
+
+
+def fleece_snapshot_access(kind, tmp):
+    """QEMU >= 7.0 fleecing: copy-before-write and snapshot-access nodes made
+    with blockdev-add; writes through the filter, the snapshot stays."""
+    vm, disk, sock = disk_vm(kind, tmp)
+    try:
+        w = write_export(vm, sock)
+        qemu_io(w, *PATTERN_A)
+        state_a = read_all(w, SIZE)
+        drop_export(vm, "w")
+        add_qcow2(vm, "tmp", img(tmp, "tmp.qcow2"))
+        vm.cmd("blockdev-add", driver="copy-before-write", **{"node-name": "cbw"}, file="disk0",
+               target="tmp")
+        vm.cmd("blockdev-add", driver="snapshot-access", **{"node-name": "acc"}, file="cbw")
+        vm.cmd("block-export-add", type="nbd", id="wc", **{"node-name": "cbw"}, name="wc",
+               writable=True)
+        vm.cmd("block-export-add", type="nbd", id="snap", **{"node-name": "acc"}, name="snap")
+        wc = nbd_uri(sock, "wc")
+        qemu_io(wc, *PATTERN_B)
+        state_b = read_all(wc, SIZE)
+        assert read_all(nbd_uri(sock, "snap"), SIZE) == state_a
+        drop_export(vm, "snap")
+        drop_export(vm, "wc")
+        vm.cmd("blockdev-del", **{"node-name": "acc"})
+        vm.cmd("blockdev-del", **{"node-name": "cbw"})
+        del_qcow2(vm, "tmp")
+        w = write_export(vm, sock)
+        assert read_all(w, SIZE) == state_b
+    finally:
+        vm.close()
+
+
+SCENARIOS = [("bitmap-export", bitmap_export), ("backup-chain", backup_chain),
+             ("fleece-sync-none", fleece_sync_none),
+             ("fleece-snapshot-access", fleece_snapshot_access)]
 
 if __name__ == "__main__":
     run_main(SCENARIOS)

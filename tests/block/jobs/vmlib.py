@@ -103,7 +103,8 @@ class VM:
         return None
 
     def bitmaps(self, node):
-        return {b["name"]: b for b in self.node(node).get("dirty-bitmaps", [])}
+        # QEMU also lists its jobs' anonymous bitmaps; only named ones matter here.
+        return {b["name"]: b for b in self.node(node).get("dirty-bitmaps", []) if "name" in b}
 
     def close(self):
         try:
