@@ -237,16 +237,14 @@ int riscv_csr_insn(RiscvCpu *cpu, uint32_t insn)
     unsigned f3 = (insn >> 12) & 7;
     uint64_t src = (f3 & 4) ? rs1 : cpu->x[rs1];
     bool write = (f3 & 3) == 1 || rs1 != 0;
-    bool read = (f3 & 3) != 1 || rd != 0;
     uint64_t old = 0;
 
     if (((csr >> 8) & 3) > cpu->priv || (write && (csr >> 10) == 3))
         goto illegal;
-    /* csrrw with rd=x0 must not read (no side effects), but it still needs
-     * the same existence check, so read anyway and discard. */
+    /* Reads have no side effects here, so csrrw with rd=x0 may read too: it
+     * needs the same existence and permission check. */
     if (csr_read(cpu, csr, &old) < 0)
         goto illegal;
-    (void)read;
     if (write) {
         uint64_t nv;
         switch (f3 & 3) {
