@@ -265,9 +265,11 @@ static void gen_compressed_alu(Gen *g)
         emit16(g, rvc_cr(1, wreg_nz(g), rs));     /* c.add */
         break;
     }
-    case 11:
-        emit16(g, rvc_addi4spn(wcreg(g), 4u * (unsigned)rrange(g, 1, 255)));
+    case 11: {
+        unsigned rd = wcreg(g);
+        emit16(g, rvc_addi4spn(rd, 4u * (unsigned)rrange(g, 1, 255)));
         break;
+    }
     case 12:
         if (!(g->reserved & (1u << 2))) {
             int imm;
