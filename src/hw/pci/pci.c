@@ -148,10 +148,12 @@ void pci_update_mappings(PciDevice *d)
             continue;
         uint64_t addr;
         bar_addr(d, i, &addr);
-        /* Only decode inside the host's window: anything else (sizing
-         * patterns, stray values) is simply not forwarded. */
+        /* Only decode inside the host's window and every bridge window
+         * above: anything else (sizing patterns, stray values, a window the
+         * guest has not opened) is simply not forwarded. */
         bool want = mem_on && addr >= h->mmio_base && addr - h->mmio_base < h->mmio_size &&
-                    b->size <= h->mmio_size - (addr - h->mmio_base);
+                    b->size <= h->mmio_size - (addr - h->mmio_base) &&
+                    pci_bus_forwards(d->bus, addr, b->size);
         if (b->mapped && (!want || b->mapped_at != addr))
             bar_unmap(d, b);
         if (want && !b->mapped) {
@@ -166,12 +168,90 @@ void pci_update_mappings(PciDevice *d)
     }
 }
 
+/* Window registers of a type 1 header, decoded the way a bridge does:
+ * 1 MiB granularity, limit inclusive, base > limit means closed. */
+static bool window_has(uint64_t base, uint64_t limit, uint64_t addr, uint64_t size)
+{
+    return base <= limit && addr >= base && size - 1 <= limit - addr && addr <= limit;
+}
+
+static bool bridge_passes(PciDevice *br, uint64_t addr, uint64_t size)
+{
+    const uint8_t *c = br->config;
+    if (!(pci_get_word(c + PCI_COMMAND) & PCI_COMMAND_MEMORY) || !size)
+        return false;
+    uint64_t base = (uint64_t)(pci_get_word(c + PCI_MEMORY_BASE) & 0xfff0) << 16;
+    uint64_t limit = (uint64_t)(pci_get_word(c + PCI_MEMORY_LIMIT) & 0xfff0) << 16 | 0xfffff;
+    if (window_has(base, limit, addr, size))
+        return true;
+    uint16_t pb = pci_get_word(c + PCI_PREF_MEMORY_BASE), pl = pci_get_word(c + PCI_PREF_MEMORY_LIMIT);
+    base = (uint64_t)(pb & 0xfff0) << 16;
+    limit = (uint64_t)(pl & 0xfff0) << 16 | 0xfffff;
+    if ((pb & 0xf) == 1) {      /* 64-bit window */
+        base |= (uint64_t)pci_get_long(c + PCI_PREF_BASE_UPPER32) << 32;
+        limit |= (uint64_t)pci_get_long(c + PCI_PREF_LIMIT_UPPER32) << 32;
+    }
+    return window_has(base, limit, addr, size);
+}
+
+bool pci_bus_forwards(PciBus *bus, uint64_t addr, uint64_t size)
+{
+    /* Bounded: a bus chain deeper than 256 cannot be numbered anyway. */
+    for (int depth = 0; bus && depth < 256; depth++) {
+        if (!bus->bridge)
+            return bus->host && bus == &bus->host->root;
+        if (!bridge_passes(bus->bridge, addr, size))
+            return false;
+        bus = bus->bridge->bus;
+    }
+    return false;
+}
+
+static void walk(PciBus *bus, bool post, void (*fn)(PciDevice *d, void *opaque), void *opaque,
+                 int depth)
+{
+    if (!bus || depth > 256)
+        return;
+    for (int i = 0; i < 256; i++) {
+        PciDevice *d = bus->devs[i];
+        if (!d)
+            continue;
+        if (!post)
+            fn(d, opaque);
+        if (d->sec_bus)
+            walk(d->sec_bus, post, fn, opaque, depth + 1);
+        if (post && bus->devs[i] == d)
+            fn(d, opaque);
+    }
+}
+
+void pci_bus_walk(PciBus *bus, bool post, void (*fn)(PciDevice *d, void *opaque), void *opaque)
+{
+    walk(bus, post, fn, opaque, 0);
+}
+
+static void update_one(PciDevice *d, void *opaque)
+{
+    pci_update_mappings(d);
+}
+
+void pci_bus_update_mappings(PciBus *bus)
+{
+    pci_bus_walk(bus, false, update_one, NULL);
+}
+
+static void reset_one(PciDevice *d, void *opaque)
+{
+    pci_device_reset(d);
+}
+
 void pci_config_write(PciDevice *d, uint32_t off, unsigned size, uint32_t val)
 {
     if (off >= PCI_CONFIG_SIZE || size > 4 || off + size > PCI_CONFIG_SIZE)
         return;
     bool old_intx = intx_effective(d);
-    bool touches_bars = false;
+    bool touches_bars = false, touches_windows = false;
+    bool old_bus_reset = d->config[PCI_BRIDGE_CONTROL] & PCI_BRIDGE_CTL_BUS_RESET;
     for (unsigned i = 0; i < size; i++) {
         uint32_t a = off + i;
         uint8_t b = (uint8_t)(val >> (8 * i));
@@ -181,9 +261,21 @@ void pci_config_write(PciDevice *d, uint32_t off, unsigned size, uint32_t val)
         if ((a >= PCI_BASE_ADDRESS_0 && a < PCI_BASE_ADDRESS_0 + 24) ||
             a == PCI_COMMAND || a == PCI_COMMAND + 1)
             touches_bars = true;
+        if (a == PCI_COMMAND || (a >= PCI_MEMORY_BASE && a < PCI_PREF_LIMIT_UPPER32 + 4))
+            touches_windows = true;
     }
     if (touches_bars)
         pci_update_mappings(d);
+    if (d->sec_bus) {
+        if (touches_windows)
+            pci_bus_update_mappings(d->sec_bus);
+        /* Secondary bus reset: everything below goes back to power-on state
+         * while the bit rises. */
+        if (!old_bus_reset && (d->config[PCI_BRIDGE_CONTROL] & PCI_BRIDGE_CTL_BUS_RESET))
+            for (int i = 0; i < 256; i++)
+                if (d->sec_bus->devs[i])
+                    reset_one(d->sec_bus->devs[i], NULL);
+    }
     intx_update(d, old_intx);
     if (d->ops && d->ops->config_written)
         d->ops->config_written(d, off, size, val);
@@ -204,27 +296,53 @@ void pci_device_reset(PciDevice *d)
             pci_set_long(d->config + off + 4, 0);
     }
     d->config[PCI_INTERRUPT_LINE] = 0;
+    if (d->sec_bus) {
+        /* Bus numbers, windows and bridge control are guest-programmed. */
+        for (uint32_t a = PCI_PRIMARY_BUS; a < PCI_CAPABILITY_LIST; a++)
+            d->config[a] &= (uint8_t)~d->wmask[a];
+        pci_set_word(d->config + PCI_BRIDGE_CONTROL, 0);
+        d->config[PCI_SEC_STATUS] = 0;
+        d->config[PCI_SEC_STATUS + 1] = 0;
+    }
     pci_update_mappings(d);
     d->intx_level = false;
     intx_update(d, old);
     if (d->ops && d->ops->reset)
         d->ops->reset(d);
+    if (d->sec_bus)
+        for (int i = 0; i < 256; i++)
+            if (d->sec_bus->devs[i])
+                reset_one(d->sec_bus->devs[i], NULL);
 }
+
+static bool hotplugging;
 
 int pci_bus_attach(PciBus *bus, PciDevice *d, uint8_t devfn)
 {
+    if (PCI_SLOT(devfn) > bus->last_slot)
+        return err_set(EINVAL, "Unsupported PCI slot %d for this bus. Valid slots are "
+                       "between 0 and %d", PCI_SLOT(devfn), bus->last_slot);
     if (bus->devs[devfn])
         return err_set(EBUSY, "PCI slot %02x.%x is already taken by %s", PCI_SLOT(devfn),
                        devfn & 7, bus->devs[devfn]->id);
     bus->devs[devfn] = d;
     d->bus = bus;
     d->devfn = devfn;
+    if (d->sec_bus)
+        d->sec_bus->host = bus->host;
+    if (!hotplugging && bus->hotplug && bus->hotplug->cold_plugged)
+        bus->hotplug->cold_plugged(bus, d);
     return 0;
+}
+
+void pci_set_hotplugging(bool on)
+{
+    hotplugging = on;
 }
 
 int pci_bus_free_slot(PciBus *bus)
 {
-    for (int slot = 1; slot < 32; slot++)   /* slot 0 is the host bridge's place */
+    for (int slot = bus->first_slot; slot <= bus->last_slot && slot < 32; slot++)
         if (!bus->devs[PCI_DEVFN(slot, 0)])
             return slot;
     return err_set(ENOSPC, "no free PCI slot on the bus");
@@ -241,4 +359,7 @@ void pci_bus_detach(PciDevice *d)
         bar_unmap(d, &d->bars[i]);
     d->bus->devs[d->devfn] = NULL;
     d->bus = NULL;
+    /* Nothing below a detached bridge is reachable any more. */
+    if (d->sec_bus)
+        pci_bus_update_mappings(d->sec_bus);
 }

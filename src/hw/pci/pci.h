@@ -46,8 +46,28 @@
 #define PCI_BAR_MEM64 0x4
 #define PCI_BAR_PREFETCH 0x8
 
+#define PCI_CAP_ID_MSI 0x05
 #define PCI_CAP_ID_VNDR 0x09
+#define PCI_CAP_ID_SHPC 0x0c
 #define PCI_CAP_ID_EXP 0x10
+
+/* Type 1 (bridge) header */
+#define PCI_HEADER_TYPE_BRIDGE 0x01
+#define PCI_PRIMARY_BUS 0x18
+#define PCI_SECONDARY_BUS 0x19
+#define PCI_SUBORDINATE_BUS 0x1a
+#define PCI_SEC_LATENCY_TIMER 0x1b
+#define PCI_IO_BASE 0x1c
+#define PCI_IO_LIMIT 0x1d
+#define PCI_SEC_STATUS 0x1e
+#define PCI_MEMORY_BASE 0x20
+#define PCI_MEMORY_LIMIT 0x22
+#define PCI_PREF_MEMORY_BASE 0x24
+#define PCI_PREF_MEMORY_LIMIT 0x26
+#define PCI_PREF_BASE_UPPER32 0x28
+#define PCI_PREF_LIMIT_UPPER32 0x2c
+#define PCI_BRIDGE_CONTROL 0x3e
+#define PCI_BRIDGE_CTL_BUS_RESET 0x40
 
 typedef struct PciDevice PciDevice;
 typedef struct PciBus PciBus;
@@ -82,15 +102,32 @@ struct PciDevice {
     char id[64];
     bool intx_level;        /* what the device wants on its pin */
     uint8_t next_cap;       /* where the next capability goes */
+    PciBus *sec_bus;        /* a bridge's secondary bus, else NULL */
+    bool unplug_pending;    /* device_del asked, the guest has not ejected yet */
 };
 
 typedef struct PciHost PciHost;
+
+/* A bus whose slots can take devices while the guest runs (a root port's
+ * slot, an SHPC-driven bridge).  plug tells the guest a device arrived;
+ * unplug_request asks the guest to release it, and the slot calls
+ * pci_device_ejected() once the guest has powered it off. */
+typedef struct PciHotplugOps {
+    /* A device was put on the bus before the machine started: it is simply
+     * there (slot powered, presence set), no event. */
+    void (*cold_plugged)(PciBus *bus, PciDevice *d);
+    int (*plug)(PciBus *bus, PciDevice *d);
+    int (*unplug_request)(PciBus *bus, PciDevice *d);
+} PciHotplugOps;
 
 struct PciBus {
     PciDevice *devs[256];   /* by devfn */
     PciHost *host;
     PciDevice *bridge;      /* NULL for the root bus */
     bool express;
+    uint8_t first_slot, last_slot;  /* slots devices may use (root: 1-31) */
+    const PciHotplugOps *hotplug;
+    void *hotplug_opaque;
 };
 
 /* Sets the identity registers and write masks of a type 0 function. */
@@ -117,15 +154,36 @@ void pci_config_write(PciDevice *d, uint32_t off, unsigned size, uint32_t val);
 
 void pci_device_reset(PciDevice *d);
 
-/* Places d on bus at devfn (-EBUSY when taken) and maps nothing until the
- * guest enables it. */
+/* Places d on bus at devfn (-EBUSY when taken, -EINVAL for a slot the bus
+ * does not have) and maps nothing until the guest enables it. */
 int pci_bus_attach(PciBus *bus, PciDevice *d, uint8_t devfn);
+/* While true (device_add), attaches are hot plugs: the caller tells the
+ * slot with hotplug->plug() afterwards instead of cold_plugged(). */
+void pci_set_hotplugging(bool on);
 /* First free slot (function 0) on bus, or -ENOSPC. */
 int pci_bus_free_slot(PciBus *bus);
 void pci_bus_detach(PciDevice *d);
 
 /* Re-evaluates which BARs are mapped (after command or BAR writes). */
 void pci_update_mappings(PciDevice *d);
+/* The same for every function below a bus (a bridge window or command
+ * changed, or the bridge went away). */
+void pci_bus_update_mappings(PciBus *bus);
+
+/* True when a memory access to [addr, addr+size) from the host reaches a
+ * function on bus: every bridge above must have memory decoding on and the
+ * range inside its memory or prefetchable window. */
+bool pci_bus_forwards(PciBus *bus, uint64_t addr, uint64_t size);
+
+/* Calls fn for every function on bus and, depth first, below its bridges
+ * (children before the bridge itself when post is true). */
+void pci_bus_walk(PciBus *bus, bool post, void (*fn)(PciDevice *d, void *opaque), void *opaque);
+
+/* Implemented by the hotplug layer (qmp_pci.c): a slot finished removing d
+ * (the guest powered the slot off).  Detaches d and everything below it,
+ * sends DEVICE_DELETED and frees what device_add created.  Runs under the
+ * bus io_lock. */
+void pci_device_ejected(PciDevice *d);
 
 static inline void pci_set_word(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static inline void pci_set_long(uint8_t *p, uint32_t v)

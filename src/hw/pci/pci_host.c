@@ -23,18 +23,82 @@ PciHost *pci_host_get(VirtMachine *m)
     return the_host && the_host->m == m ? the_host : NULL;
 }
 
+PciHost *pci_host_any(void)
+{
+    return the_host;
+}
+
+typedef struct FindBus {
+    const char *name;
+    PciBus *found;
+} FindBus;
+
+static void find_bus_fn(PciDevice *d, void *opaque)
+{
+    FindBus *f = opaque;
+    if (!f->found && d->sec_bus && !strcmp(d->id, f->name))
+        f->found = d->sec_bus;
+}
+
 PciBus *pci_host_find_bus(PciHost *h, const char *name)
 {
-    /* Bridges and root ports will add their secondary buses here. */
     if (!name || !strcmp(name, "pcie.0"))
         return &h->root;
+    FindBus f = { name, NULL };
+    pci_bus_walk(&h->root, false, find_bus_fn, &f);
+    return f.found;
+}
+
+typedef struct FindDev {
+    const char *id;
+    PciDevice *found;
+} FindDev;
+
+static void find_dev_fn(PciDevice *d, void *opaque)
+{
+    FindDev *f = opaque;
+    if (!f->found && d->id[0] && !strcmp(d->id, f->id))
+        f->found = d;
+}
+
+PciDevice *pci_host_find_device(PciHost *h, const char *id)
+{
+    FindDev f = { id, NULL };
+    pci_bus_walk(&h->root, false, find_dev_fn, &f);
+    return f.found;
+}
+
+/* Bus number -> bus, decoded the way type 1 configuration cycles travel: a
+ * bridge claims every number from its secondary to its subordinate bus and
+ * owns the secondary one itself.  Misprogrammed ranges just miss. */
+PciBus *pci_host_bus_by_number(PciHost *h, unsigned nr)
+{
+    PciBus *bus = &h->root;
+    if (nr == 0)
+        return bus;
+    for (int depth = 0; depth < 256; depth++) {
+        PciBus *next = NULL;
+        for (int i = 0; i < 256 && !next; i++) {
+            PciDevice *d = bus->devs[i];
+            if (!d || !d->sec_bus)
+                continue;
+            unsigned sec = d->config[PCI_SECONDARY_BUS], sub = d->config[PCI_SUBORDINATE_BUS];
+            if (sec == 0 || nr < sec || nr > sub)
+                continue;
+            if (nr == sec)
+                return d->sec_bus;
+            next = d->sec_bus;
+        }
+        if (!next)
+            return NULL;
+        bus = next;
+    }
     return NULL;
 }
 
-/* Bus number -> bus.  Only the root bus until bridges exist. */
 static PciBus *bus_by_number(PciHost *h, unsigned nr)
 {
-    return nr == 0 ? &h->root : NULL;
+    return pci_host_bus_by_number(h, nr);
 }
 
 static PciDevice *ecam_target(PciHost *h, uint64_t off, uint32_t *reg)
@@ -80,6 +144,8 @@ void pci_host_route_intx(PciHost *h, PciDevice *d, int pin, bool level)
         p = (p + PCI_SLOT(dev->devfn)) % PCI_NUM_PINS;
         dev = dev->bus->bridge;
     }
+    if (dev->bus != &h->root)
+        return;     /* below a bridge that is no longer plugged in */
     int line = (p + PCI_SLOT(dev->devfn)) % PCI_NUM_PINS;
     int old = h->intx_count[line];
     h->intx_count[line] += level ? 1 : -1;
@@ -165,6 +231,8 @@ int pci_host_create(VirtMachine *m)
     h->membus = &m->bus;
     h->root.host = h;
     h->root.express = true;
+    h->root.first_slot = 1;     /* slot 0 is the host bridge's place */
+    h->root.last_slot = 31;
     h->mmio_base = VIRT_PCIE_MMIO_BASE;
     h->mmio_size = VIRT_PCIE_MMIO_SIZE;
     int r = bus_add_mmio(&m->bus, VIRT_PCIE_ECAM_BASE, VIRT_PCIE_ECAM_SIZE, &ecam_ops, h,

@@ -24,6 +24,13 @@ int pci_host_create(VirtMachine *m);
 /* Finds the bus a -device bus= names ("pcie.0" or a bridge's id); NULL = root. */
 PciBus *pci_host_find_bus(PciHost *h, const char *name);
 
+/* The one host of this process (QMP handlers have no machine pointer). */
+PciHost *pci_host_any(void);
+/* The function whose id is id, anywhere in the hierarchy, or NULL. */
+PciDevice *pci_host_find_device(PciHost *h, const char *id);
+/* The bus a configuration cycle for bus number nr reaches, or NULL. */
+PciBus *pci_host_bus_by_number(PciHost *h, unsigned nr);
+
 /* Used by pci.c: a function's pin changed level (after bridge swizzling). */
 void pci_host_route_intx(PciHost *h, PciDevice *d, int pin, bool level);
 
