@@ -128,18 +128,18 @@ static void note_end(Qcow2State *s, uint64_t end)
         s->file_len = end;
 }
 
-/* Writes a fresh refcount block at rb_cluster describing `ones`, a list of
- * clusters (in its range) that get refcount 1. */
-static int write_new_rb(BlockNode *bs, uint64_t rb_cluster, const uint64_t *ones, int n)
+/* Writes a fresh refcount block, stored at rb_cluster, for range idx; the
+ * clusters of `ones` that lie in that range get refcount 1. */
+static int write_new_rb(BlockNode *bs, uint64_t rb_cluster, uint64_t idx, const uint64_t *ones, int n)
 {
     Qcow2State *s = bs->opaque;
     uint8_t *buf = calloc(1, s->cluster_size);
     if (!buf)
         return err_set(ENOMEM, "out of memory");
-    uint64_t base = (rb_cluster >> s->rb_bits) << s->rb_bits;
+    uint64_t base = idx << s->rb_bits;
     for (int i = 0; i < n; i++) {
         size_t bo, bl;
-        if ((ones[i] >> s->rb_bits) == (rb_cluster >> s->rb_bits))
+        if ((ones[i] >> s->rb_bits) == idx)
             rb_set(s, buf, ones[i] - base, 1, &bo, &bl);
     }
     uint64_t off = rb_cluster << s->cluster_bits;
@@ -207,7 +207,7 @@ static int grow_reftable(BlockNode *bs, uint64_t need_idx)
             ret = err_set(EIO, "refcount table growth miscounted");
             goto out;
         }
-        rbs[r++] = next_rb;
+        rbs[r++] = i;   /* the range it describes; its cluster is in tbl[i] */
         tbl[i] = next_rb << s->cluster_bits;
         next_rb++;
     }
@@ -221,7 +221,7 @@ static int grow_reftable(BlockNode *bs, uint64_t need_idx)
         }
     }
     for (uint64_t k = 0; k < r; k++) {
-        ret = write_new_rb(bs, rbs[k], ones, n1);
+        ret = write_new_rb(bs, tbl[rbs[k]] >> s->cluster_bits, rbs[k], ones, n1);
         if (ret < 0)
             goto out;
     }
@@ -280,7 +280,7 @@ static int ensure_rb(BlockNode *bs, uint64_t cluster)
     if (s->reftable[idx])
         return 0;
     /* Nothing in this block's range is referenced: put the block at cluster. */
-    ret = write_new_rb(bs, cluster, &cluster, 1);
+    ret = write_new_rb(bs, cluster, idx, &cluster, 1);
     if (ret == 0)
         ret = blk_flush(bs->file->node);
     if (ret < 0)
@@ -302,13 +302,88 @@ int qcow2_set_refcount(BlockNode *bs, uint64_t cluster, uint64_t rc)
     return set_existing(bs, cluster, rc);
 }
 
+/* Allocates n clusters at the end of the file, with any refcount blocks
+ * they need placed right after them (each counting what lies in its range).
+ * Used when a search among existing free space keeps running into missing
+ * refcount blocks, e.g. runs as long as a block's range. */
+static int alloc_at_end(BlockNode *bs, uint64_t n, uint64_t *off)
+{
+    Qcow2State *s = bs->opaque;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        uint64_t start = (s->file_len + s->cluster_size - 1) >> s->cluster_bits;
+        uint64_t m = 0;
+        for (int k = 0; k < 16; k++) {
+            uint64_t end = start + n + m, missing = 0;
+            for (uint64_t i = start >> s->rb_bits; i <= (end - 1) >> s->rb_bits; i++)
+                if (i >= s->reftable_size || !s->reftable[i])
+                    missing++;
+            if (missing == m)
+                break;
+            m = missing;
+        }
+        uint64_t end = start + n + m;
+        if (((end - 1) >> s->rb_bits) >= s->reftable_size) {
+            int ret = grow_reftable(bs, (end - 1) >> s->rb_bits);
+            if (ret < 0)
+                return ret;
+            continue;   /* the table moved the end of the file */
+        }
+        uint64_t *ones = calloc(n + m, sizeof(uint64_t));
+        if (!ones)
+            return err_set(ENOMEM, "out of memory");
+        for (uint64_t c = start; c < end; c++)
+            ones[c - start] = c;
+        uint64_t next_rb = start + n, *newidx = calloc(m + 1, sizeof(uint64_t)), placed = 0;
+        int ret = newidx ? 0 : err_set(ENOMEM, "out of memory");
+        for (uint64_t i = start >> s->rb_bits; ret == 0 && i <= (end - 1) >> s->rb_bits; i++) {
+            if (s->reftable[i])
+                continue;
+            if (placed == m) {
+                ret = err_set(EIO, "refcount block placement miscounted");
+                break;
+            }
+            newidx[placed++] = i;
+            s->reftable[i] = next_rb++ << s->cluster_bits;
+        }
+        /* Counts in blocks that already exist, then the new blocks (which
+         * hold counts for their own ranges), then the table entries. */
+        for (uint64_t c = start; ret == 0 && c < end; c++) {
+            bool fresh = false;
+            for (uint64_t k = 0; k < placed; k++)
+                fresh |= newidx[k] == c >> s->rb_bits;
+            if (!fresh)
+                ret = set_existing(bs, c, 1);
+        }
+        for (uint64_t k = 0; ret == 0 && k < placed; k++)
+            ret = write_new_rb(bs, s->reftable[newidx[k]] >> s->cluster_bits, newidx[k], ones,
+                               (int)(n + m));
+        if (ret == 0)
+            ret = blk_flush(bs->file->node);
+        for (uint64_t k = 0; ret == 0 && k < placed; k++)
+            ret = write_reftable_entry(bs, newidx[k]);
+        if (ret == 0)
+            ret = blk_flush(bs->file->node);
+        if (ret < 0)
+            for (uint64_t k = 0; k < placed; k++)
+                s->reftable[newidx[k]] = 0;
+        free(ones);
+        free(newidx);
+        if (ret < 0)
+            return ret;
+        note_end(s, end << s->cluster_bits);
+        *off = start << s->cluster_bits;
+        return 0;
+    }
+    return err_set(EIO, "cluster allocation at the end of the image did not converge");
+}
+
 int qcow2_alloc_clusters(BlockNode *bs, uint64_t n, uint64_t *off)
 {
     Qcow2State *s = bs->opaque;
     if (n == 0)
         return err_set(EINVAL, "zero-sized allocation");
     uint64_t limit = (1ull << 56) >> s->cluster_bits;
-    for (int attempts = 0; attempts < 64; attempts++) {
+    for (int attempts = 0; attempts < 8; attempts++) {
         uint64_t start = s->free_hint, c = start, lowest = UINT64_MAX;
         while (c - start < n) {
             if (c >= limit)
@@ -345,7 +420,7 @@ int qcow2_alloc_clusters(BlockNode *bs, uint64_t n, uint64_t *off)
         *off = start << s->cluster_bits;
         return 0;
     }
-    return err_set(EIO, "cluster allocation did not converge");
+    return alloc_at_end(bs, n, off);
 }
 
 int qcow2_free_range(BlockNode *bs, uint64_t off, uint64_t len, bool discard)
