@@ -114,6 +114,28 @@ static void say(Run *r, const char *fmt, ...)
     fflush(stdout);
 }
 
+/* Things the user should know even in --json mode (there as "warning"). */
+static void note(Run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(Run *r, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (!r->json) {
+        printf("%s\n", msg);
+        fflush(stdout);
+        return;
+    }
+    json_object *o = json_object_new_object();
+    qmp_arg_str(o, "event", "warning");
+    qmp_arg_str(o, "message", msg);
+    printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    fflush(stdout);
+    json_object_put(o);
+}
+
 static void json_event(Run *r, json_object *o)
 {
     if (r->json) {
@@ -206,7 +228,7 @@ static void reconcile(Run *r, DiskPlan *p)
         /* Disabled: a run died after its transaction.  The bitmaps it added
          * hold the writes since; folding them in loses nothing. */
         if (!old->recording && bitmap_merge_enable(r->qmp, d->node, old->name, others, nothers) < 0) {
-            say(r, "  %s: could not restore bitmap %s (%s)\n", d->name, old->name, err_msg());
+            note(r, "%s: could not restore bitmap %s (%s)", d->name, old->name, err_msg());
             p->old_usable = false;
         }
     }
@@ -215,7 +237,7 @@ static void reconcile(Run *r, DiskPlan *p)
         if (!prefixed(r, b->name) || (p->old_usable && b == old) || b->busy)
             continue;
         if (bitmap_remove(r->qmp, d->node, b->name) < 0)
-            say(r, "  %s: could not remove stale bitmap %s (%s)\n", d->name, b->name, err_msg());
+            note(r, "%s: could not remove stale bitmap %s (%s)", d->name, b->name, err_msg());
     }
 }
 
@@ -338,20 +360,20 @@ static int freeze_instant(Run *r)
     if (r->agent_path) {
         int ret = agent_open(r->agent_path, 3000, &r->agent);
         if (ret < 0) {
-            say(r, "guest agent not answering (%s): the backup is crash-consistent only\n", err_msg());
+            note(r, "guest agent not answering (%s): the backup is crash-consistent only", err_msg());
         } else if ((ret = agent_freeze(r->agent)) < 0) {
-            say(r, "guest filesystems not frozen (%s): the backup is crash-consistent only\n", err_msg());
+            note(r, "guest filesystems not frozen (%s): the backup is crash-consistent only", err_msg());
             agent_thaw(r->agent);
             agent_close(r->agent);
             r->agent = NULL;
         } else {
-            say(r, "froze %d guest filesystem(s)\n", ret);
+            note(r, "froze %d guest filesystem(s)", ret);
         }
     }
     int ret = qmp_execute(r->qmp, "transaction", args, NULL);
     if (r->agent) {
         if (agent_thaw(r->agent) < 0)
-            say(r, "warning: guest-fsfreeze-thaw failed: %s\n", err_msg());
+            note(r, "guest-fsfreeze-thaw failed: %s", err_msg());
         agent_close(r->agent);
         r->agent = NULL;
     }
@@ -509,7 +531,7 @@ static int do_run(Run *r)
     if (ret < 0)
         return ret;
     if (ret > 0)
-        say(r, "removed %d leftover(s) of an interrupted earlier run\n", ret);
+        note(r, "removed %d leftover(s) of an interrupted earlier run", ret);
     if ((ret = requery(r)) < 0)
         return ret;
 
@@ -593,7 +615,7 @@ static int do_run(Run *r)
     for (int i = 0; i < r->nplan; i++) {
         DiskPlan *p = &r->plan[i];
         if (p->old_usable && p->old_bitmap[0] && bitmap_remove(r->qmp, p->d->node, p->old_bitmap) < 0)
-            say(r, "  %s: old bitmap not removed (%s); the next run removes it\n", p->d->name, err_msg());
+            note(r, "%s: old bitmap not removed (%s); the next run removes it", p->d->name, err_msg());
     }
     (void)killpoint();
     teardown(r);
@@ -613,9 +635,12 @@ int backup_cmd_run(int argc, char **argv)
         free(r);
         return status;
     }
-    struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
+    struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term, old_pipe;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    /* A reader of --json output going away must not kill the run midway. */
+    struct sigaction ign = { .sa_handler = SIG_IGN };
+    sigaction(SIGPIPE, &ign, &old_pipe);
     stop_requested = 0;
 
     int ret = do_run(r);
@@ -648,6 +673,7 @@ int backup_cmd_run(int argc, char **argv)
     qmp_close(r->qmp);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGPIPE, &old_pipe, NULL);
     free(r);
     return status;
 }
