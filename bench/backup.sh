@@ -6,7 +6,9 @@
 # The disk is a qcow2 image filled with a mix of random (incompressible) and
 # repetitive data and 25 % holes, attached to an idle x86_64 QEMU (no guest).
 # Each tool runs --reps times (default 3); medians in MiB/s of disk data, and
-# the ratio quail/tool (above 1: quail faster).
+# the ratio quail/tool (above 1: quail faster).  The virtnbdbackup row needs
+# `apt-get install virtnbdbackup libvirt-daemon-system` and a running libvirtd
+# (without systemd: `virtlogd -d; libvirtd -d`); otherwise it says why not.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
