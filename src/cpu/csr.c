@@ -150,7 +150,8 @@ static void mark_fs_dirty(RiscvCpu *cpu)
     cpu->mstatus |= MSTATUS_FS;
 }
 
-static int csr_write(RiscvCpu *cpu, unsigned csr, uint64_t val)
+/* old is the value the instruction read (for read-modify-write of shared bits). */
+static int csr_write(RiscvCpu *cpu, unsigned csr, uint64_t val, uint64_t old)
 {
     switch (csr) {
     case CSR_FFLAGS: cpu->fflags = val & 0x1f; mark_fs_dirty(cpu); return 0;
@@ -203,12 +204,14 @@ static int csr_write(RiscvCpu *cpu, unsigned csr, uint64_t val)
     case CSR_MCAUSE:  cpu->mcause = val; return 0;
     case CSR_MTVAL:   cpu->mtval = val; return 0;
     case CSR_MIP: {
-        /* Only the S-level bits are software-writable; the rest are wired to devices. */
-        uint64_t cur = atomic_load(&cpu->mip);
-        uint64_t nv;
-        do {
-            nv = (cur & ~S_IRQS) | (val & S_IRQS);
-        } while (!atomic_compare_exchange_weak(&cpu->mip, &cur, nv));
+        /* Only the S-level bits are software-writable; the rest are wired to
+         * devices.  Apply just the bits this write changes relative to what
+         * the instruction read, so a device raising SEIP meanwhile is kept. */
+        uint64_t set = val & ~old & S_IRQS, clr = ~val & old & S_IRQS;
+        if (set)
+            atomic_fetch_or(&cpu->mip, set);
+        if (clr)
+            atomic_fetch_and(&cpu->mip, ~clr);
         cpu->break_loop = true;
         return 0;
     }
@@ -252,7 +255,7 @@ int riscv_csr_insn(RiscvCpu *cpu, uint32_t insn)
         case 2: nv = old | src; break;
         default: nv = old & ~src; break;
         }
-        if (csr_write(cpu, csr, nv) < 0)
+        if (csr_write(cpu, csr, nv, old) < 0)
             goto illegal;
     }
     if (rd)
