@@ -385,9 +385,9 @@ void blk_ref(BlockNode *bs)
 static void node_free(BlockNode *bs)
 {
     blk_drain(bs);
-    dbm_release_all(bs);     /* in-memory bitmaps die with their node */
     if (bs->drv->close)
-        bs->drv->close(bs);
+        bs->drv->close(bs);     /* may store persistent bitmaps first */
+    dbm_release_all(bs);        /* in-memory bitmaps die with their node */
     while (bs->children)
         detach(bs->children);
     pthread_mutex_lock(&graph_lock);
@@ -542,6 +542,7 @@ int blk_open(json_object *opts, int flags, BlockNode **out)
     if (ret < 0) {
         if (drv->close)
             drv->close(bs);
+        dbm_release_all(bs);
         while (bs->children)
             detach(bs->children);
         json_object_put(bs->options);

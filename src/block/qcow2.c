@@ -1,6 +1,7 @@
 /* qcow2 driver: open/close, header updates, corruption handling, resize,
  * image info.  I/O is in qcow2_cluster.c, allocation in qcow2_refcount.c. */
 #include "block/qcow2.h"
+#include "block/qcow2_bitmap.h"
 #include "block/blockdev_opts.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -85,6 +86,9 @@ bool qcow2_overlaps_metadata(Qcow2State *s, uint64_t off, uint64_t len)
 static void qcow2_close(BlockNode *bs)
 {
     Qcow2State *s = bs->opaque;
+    /* Bitmaps go back into the image, no longer in use (qcow2_bitmap.c). */
+    if (bs->file && !bs->read_only && s->l1 && qcow2_bitmaps_store(bs) < 0)
+        log_msg("qcow2: storing bitmaps of %s failed: %s", bs->node_name, err_msg());
     if (bs->file && !bs->read_only)
         blk_flush(bs->file->node);
     qcow2_cache_free(&s->l2_cache);
@@ -260,6 +264,11 @@ static int qcow2_open(BlockNode *bs, json_object *opts, int flags)
     backing_depth--;
     if (ret < 0)
         return ret;
+
+    /* Persistent bitmaps become the node's dirty bitmaps (qcow2_bitmap.c);
+     * those flagged in use by a writer that did not close are inconsistent. */
+    if ((ret = qcow2_bitmaps_load(bs)) < 0)
+        return err_prefix(ret, "Could not load the image's bitmaps");
 
     if (!bs->read_only) {
         if (s->incompat & QCOW2_INCOMPAT_DIRTY) {

@@ -28,7 +28,7 @@ def write_export(vm, sock, node="disk0", eid="w"):
 
 
 def drop_export(vm, eid):
-    vm.cmd("block-export-del", id=eid)
+    vm.cmd("block-export-del", id=eid, mode="hard")
     vm.event("BLOCK_EXPORT_DELETED", lambda d: d.get("id") == eid)
 
 
@@ -257,7 +257,90 @@ def fleece_snapshot_access(kind, tmp):
         vm.close()
 
 
-SCENARIOS = [("bitmap-export", bitmap_export), ("backup-chain", backup_chain),
+def other(kind):
+    return "qemu" if kind == "quail" else "quail"
+
+
+def img_info_bitmaps(path):
+    r = subprocess.run(["qemu-img", "info", "-U", "--output=json", path], capture_output=True,
+                       text=True, check=True)
+    import json
+    data = json.loads(r.stdout).get("format-specific", {}).get("data", {})
+    return {b["name"]: b for b in data.get("bitmaps", [])}
+
+
+def persistent_bitmaps(kind, tmp):
+    """Persistent bitmaps written by `kind` load in the other emulator and the
+    reverse; qemu-img lists them; a crash leaves them in use/inconsistent."""
+    vm, disk, sock = disk_vm(kind, tmp)
+    try:
+        vm.cmd("block-dirty-bitmap-add", node="disk0", name="p0", persistent=True)
+        vm.cmd("block-dirty-bitmap-add", node="disk0", name="p1", persistent=True,
+               granularity=4096, disabled=True)
+        vm.cmd("block-dirty-bitmap-add", node="disk0", name="t0")
+        w = write_export(vm, sock)
+        qemu_io(w, "write -P 1 1M 100k", "write -P 2 60M 8k")
+        vm.cmd("block-dirty-bitmap-enable", node="disk0", name="p1")
+        qemu_io(w, "write -P 3 30M 4k")
+        before = vm.bitmaps("disk0")
+        assert before["p0"]["count"] == 4 * 65536 and before["p1"]["count"] == 4096, before
+    finally:
+        vm.close()
+    info = img_info_bitmaps(disk)
+    assert set(info) == {"p0", "p1"}, info
+    assert info["p0"]["granularity"] == 65536 and info["p1"]["granularity"] == 4096, info
+    assert info["p0"]["flags"] == ["auto"], info
+    chk = subprocess.run(["qemu-img", "check", disk], capture_output=True, text=True)
+    assert chk.returncode == 0, chk.stdout + chk.stderr
+
+    # The other emulator loads them with the same contents, and writes on.
+    os.unlink(os.path.join(tmp, "nbd.sock"))
+    vm = VM(other(kind), ["-blockdev", f"driver=file,node-name=f0,filename={disk}",
+                          "-blockdev", "driver=qcow2,node-name=disk0,file=f0"], tmp)
+    try:
+        got = vm.bitmaps("disk0")
+        assert set(got) == {"p0", "p1"}, got
+        for n in ("p0", "p1"):
+            assert got[n]["count"] == before[n]["count"], (n, got, before)
+            assert got[n]["persistent"] and got[n]["recording"] and not got[n].get("inconsistent")
+        assert got["p1"]["granularity"] == 4096
+        # In use while open read-write.
+        assert img_info_bitmaps(disk)["p0"]["flags"] == ["in-use", "auto"], img_info_bitmaps(disk)
+        vm.cmd("nbd-server-start", addr={"type": "unix", "data": {"path": sock}})
+        w = write_export(vm, sock)
+        qemu_io(w, "write -P 4 10M 64k")
+        vm.cmd("block-dirty-bitmap-remove", node="disk0", name="p1")
+        drop_export(vm, "w")
+        after = vm.bitmaps("disk0")
+        assert after["p0"]["count"] == 5 * 65536, after
+    finally:
+        vm.close()
+    assert set(img_info_bitmaps(disk)) == {"p0"}
+    assert subprocess.run(["qemu-img", "check", disk], capture_output=True).returncode == 0
+
+    # Back in the first emulator; then killed: the bitmap stays in use and
+    # loads as inconsistent.
+    vm = VM(kind, ["-blockdev", f"driver=file,node-name=f0,filename={disk}",
+                   "-blockdev", "driver=qcow2,node-name=disk0,file=f0"], tmp)
+    got = vm.bitmaps("disk0")
+    assert got["p0"]["count"] == 5 * 65536 and not got["p0"].get("inconsistent"), got
+    vm.proc.kill()
+    vm.proc.wait()
+    assert img_info_bitmaps(disk)["p0"]["flags"] == ["in-use", "auto"]
+    vm = VM(other(kind), ["-blockdev", f"driver=file,node-name=f0,filename={disk}",
+                          "-blockdev", "driver=qcow2,node-name=disk0,file=f0"], tmp)
+    try:
+        got = vm.bitmaps("disk0")["p0"]
+        assert got["inconsistent"] is True and got["recording"] is False, got
+        cls, desc = vm.error("block-dirty-bitmap-enable", node="disk0", name="p0")
+        assert desc == "Bitmap 'p0' is inconsistent and cannot be used", desc
+        vm.cmd("block-dirty-bitmap-remove", node="disk0", name="p0")
+    finally:
+        vm.close()
+    assert img_info_bitmaps(disk) == {}
+
+
+SCENARIOS = [("persistent-bitmaps", persistent_bitmaps), ("bitmap-export", bitmap_export), ("backup-chain", backup_chain),
              ("fleece-sync-none", fleece_sync_none),
              ("fleece-snapshot-access", fleece_snapshot_access)]
 
