@@ -340,7 +340,59 @@ def persistent_bitmaps(kind, tmp):
     assert img_info_bitmaps(disk) == {}
 
 
-SCENARIOS = [("persistent-bitmaps", persistent_bitmaps), ("bitmap-export", bitmap_export), ("backup-chain", backup_chain),
+def backup_target_full(kind, tmp):
+    """A target that runs out of room (a 1 MiB raw window under the qcow2
+    target) fails the job with BLOCK_JOB_ERROR; the source is untouched and
+    the graph and bitmap are as before."""
+    vm, disk, sock = disk_vm(kind, tmp)
+    try:
+        w = write_export(vm, sock)
+        qemu_io(w, "write -P 0x77 0 8M")
+        state = read_all(w, SIZE)
+        small = img(tmp, "small.qcow2")
+        os.truncate(small, 1 << 20)
+        vm.cmd("blockdev-add", driver="file", **{"node-name": "sm-f"}, filename=small)
+        vm.cmd("blockdev-add", driver="raw", **{"node-name": "sm-w"}, file="sm-f", size=1 << 20)
+        vm.cmd("blockdev-add", driver="qcow2", **{"node-name": "sm"}, file="sm-w")
+        vm.cmd("block-dirty-bitmap-add", node="disk0", name="b0")
+        vm.cmd("blockdev-backup", **{"job-id": "jf"}, device="disk0", target="sm",
+               sync="incremental", bitmap="b0")
+        # Nothing written since b0 was added: an empty incremental succeeds.
+        d = wait_job(vm, "jf")
+        assert "error" not in d and d["len"] == 0, d
+        vm.cmd("blockdev-backup", **{"job-id": "jf2"}, device="disk0", target="sm",
+               sync="full", bitmap="b0", **{"bitmap-mode": "on-success"})
+        err = vm.event("BLOCK_JOB_ERROR", lambda d: d.get("device") == "jf2")["data"]
+        assert err == {"device": "jf2", "operation": "write", "action": "report"}, err
+        d = wait_job(vm, "jf2")
+        assert d.get("error"), d
+        # Source intact, filter gone, bitmap back (nothing was written: empty).
+        assert read_all(w, SIZE) == state
+        names = {n["node-name"] for n in vm.cmd("query-named-block-nodes", flat=True)}
+        assert names == {"f0", "disk0", "sm-f", "sm-w", "sm"}, names
+        b = vm.bitmaps("disk0")["b0"]
+        assert not b["busy"] and b["recording"] and b["count"] == 0, b
+        qemu_io(w, "write -P 0x78 1M 4k")
+        assert vm.bitmaps("disk0")["b0"]["count"] == 65536
+        # Bad arguments: QEMU's classes and messages, never a crash.
+        for args, want in [
+                ({"sync": "bitmap"}, "must provide a valid bitmap name for 'bitmap' sync mode"),
+                ({"sync": "full", "bitmap": "zz"}, "Bitmap 'zz' could not be found"),
+                ({"sync": "bogus"}, "Parameter 'sync' does not accept value 'bogus'"),
+                ({"sync": "full", "bitmap-mode": "always"},
+                 "Cannot specify bitmap sync mode without a bitmap")]:
+            cls, desc = vm.error("blockdev-backup", **{"job-id": "jx", "device": "disk0",
+                                                       "target": "sm"}, **args)
+            assert (cls, desc) == ("GenericError", want), (args, cls, desc)
+        assert vm.error("job-cancel", id="zz") == ("GenericError", "Job not found")
+        assert vm.error("block-job-cancel", device="zz") == ("DeviceNotActive",
+                                                              "Block job 'zz' not found")
+        assert vm.cmd("query-jobs") == []
+    finally:
+        vm.close()
+
+
+SCENARIOS = [("backup-target-full", backup_target_full), ("persistent-bitmaps", persistent_bitmaps), ("bitmap-export", bitmap_export), ("backup-chain", backup_chain),
              ("fleece-sync-none", fleece_sync_none),
              ("fleece-snapshot-access", fleece_snapshot_access)]
 
