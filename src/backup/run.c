@@ -514,26 +514,38 @@ static int do_run(Run *r)
         return ret;
     if ((ret = repo_open(r->repo_url, REPO_WRITE, &r->repo)) < 0)
         return ret == -EBUSY ? -EBUSY : err_prefix(ret, "repository %s", r->repo_url);
+    if ((ret = fleece_names_init(&r->names, repo_uuid(r->repo), r->scratch)) < 0)
+        return ret;
     if ((ret = vm_query(r->qmp, &r->vm)) < 0)
         return ret;
-    if ((ret = select_disks(r)) < 0)
+    /* A run killed mid-backup leaves its copy-before-write filter on top of
+     * a disk, hiding the disk's node name: clean up first in that case, so
+     * --disk NODE still matches.  Otherwise check the disks before touching
+     * anything. */
+    bool hidden = false;
+    for (int i = 0; i < r->vm.ndisks; i++)
+        if (strncmp(r->vm.disks[i].node, r->names.prefix, strlen(r->names.prefix)) == 0)
+            hidden = true;
+    if (!hidden && (ret = select_disks(r)) < 0)
         return ret;
     /* Copied: requery() frees r->vm. */
     char vm_name[256];
     snprintf(vm_name, sizeof(vm_name), "%s", r->name ? r->name : r->vm.name ? r->vm.name : "vm");
-    if ((ret = fleece_names_init(&r->names, repo_uuid(r->repo), r->scratch)) < 0)
-        return ret;
 
     if ((ret = killpoint()) < 0)
-
         return ret;
     ret = fleece_cleanup_leftovers(r->qmp, &r->names);
     if (ret < 0)
         return ret;
     if (ret > 0)
         note(r, "removed %d leftover(s) of an interrupted earlier run", ret);
-    if ((ret = requery(r)) < 0)
+    if (hidden) {
+        vm_info_free(&r->vm);
+        if ((ret = vm_query(r->qmp, &r->vm)) < 0 || (ret = select_disks(r)) < 0)
+            return ret;
+    } else if ((ret = requery(r)) < 0) {
         return ret;
+    }
 
     char parent_id[REPO_ID_MAX];
     ret = repo_latest_backup(r->repo, vm_name, parent_id);
