@@ -46,6 +46,15 @@ no_backups
 ok "unknown disk: $(head -1 "$T/o.txt")"
 
 expect_fail 1 "" "$QUAIL" backup run --qmp "$T/qmp.sock" "$T/norepo"
+
+# Another writer holds the repository: status 75 (try later), nothing done.
+echo "another writer" >"$T/repo/lock"
+before=$(qmp query-named-block-nodes '{"flat":true}')
+expect_fail 75 "locked" "$QUAIL" backup run --qmp "$T/qmp.sock" "$T/repo"
+[ "$before" = "$(qmp query-named-block-nodes '{"flat":true}')" ] || fail "QEMU changed while the repository was locked"
+rm "$T/repo/lock"
+no_backups
+ok "locked repository: exit 75"
 expect_fail 2 "usage" "$QUAIL" backup run "$T/repo"
 expect_fail 2 "usage" "$QUAIL" backup run --qmp "$T/qmp.sock" --bogus "$T/repo"
 expect_fail 2 "usage" "$QUAIL" backup frobnicate
