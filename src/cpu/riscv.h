@@ -130,7 +130,10 @@ void riscv_cpu_reset(RiscvCpu *cpu, uint64_t reset_pc);
 /* Runs until stop_request is set.  Returns 0. */
 int riscv_cpu_run(RiscvCpu *cpu);
 /* Runs at most n instructions (tests, differential checking).  Returns the
- * number executed; stops early on stop_request. */
+ * number executed, counting an instruction that trapped (its trap entry is
+ * the step); stops early on stop_request.  Pending interrupts are taken
+ * before the first instruction and every 1024 instructions, or right after
+ * an instruction that may have unmasked one (CSR writes, mret/sret, wfi). */
 uint64_t riscv_cpu_step(RiscvCpu *cpu, uint64_t n);
 
 /* --- cross-thread control --- */
