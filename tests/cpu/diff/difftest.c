@@ -349,51 +349,52 @@ out:
     free(masks);
 }
 
-/* Reports a mismatch, minimised when possible. */
+/* Runs one program on QEMU and on quail in mode; prints the differences. */
+static void show_diff(const Opts *o, QuailRunner *qr, DiffProg *prog, int mode)
+{
+    DiffRecord *q = calloc(1, sizeof(*q)), *r = calloc(1, sizeof(*r));
+    char bpath[300], opath[300];
+    snprintf(bpath, sizeof(bpath), "%s/one.bin", tmpdir);
+    snprintf(opath, sizeof(opath), "%s/one-qemu.bin", tmpdir);
+    FILE *f = q && r ? fopen(bpath, "wb") : NULL;
+    if (f) {
+        bool ok = write_prog(f, prog);
+        pid_t pid;
+        if (fclose(f) == 0 && ok && spawn_runner(o, bpath, opath, &pid) == 0) {
+            wait_runner(pid);
+            if (read_records(opath, q, 1) == 1) {
+                quailrun_prog(qr, &prog->hdr, prog->code, mode, o->max_insns, r);
+                compare(q, r, true);
+            }
+        }
+    }
+    free(q);
+    free(r);
+}
+
+/* Reports a mismatch, minimised when asked to. */
 static void report(const Opts *o, QuailRunner *qr, uint64_t seed, uint64_t index,
                    const DiffRecord *q, const DiffRecord *r, DiffProg *prog, int mode)
 {
-    printf("MISMATCH (quail in %s) seed %llu program %llu (reproduce: difftest --runner R --seed %llu "
-           "--first %llu --count 1; show: difftest --dump %llu --seed %llu)\n",
-           quailrun_mode_name[mode], (unsigned long long)seed, (unsigned long long)index, (unsigned long long)seed,
-           (unsigned long long)index, (unsigned long long)index, (unsigned long long)seed);
+    printf("MISMATCH (quail in %s) seed %llu program %llu\n"
+           "  reproduce: difftest --runner DIFFRUNNER --seed %llu --first %llu --count 1 "
+           "--minimise\n", quailrun_mode_name[mode], (unsigned long long)seed,
+           (unsigned long long)index, (unsigned long long)seed, (unsigned long long)index);
     compare(q, r, true);
     uint8_t drop[256] = { 0 };
     unsigned nitems = diff_gen_ex(seed, index, prog, NULL, 0);
-    if (o->minimise && nitems <= 256) {
+    if (o->minimise && nitems <= sizeof(drop)) {
         minimise(o, qr, seed, index, drop, nitems, failure_kind(r), mode);
         DiffProg *cand[1] = { prog };
         bool fail[1] = { false };
         diff_gen_ex(seed, index, prog, drop, nitems);
         if (run_both(o, qr, cand, 1, fail, failure_kind(r), mode) == 0 && fail[0]) {
-            unsigned kept = 0;
-            printf("  minimised: keeping top-level items");
+            printf("  minimised to top-level items");
             for (unsigned i = 0; i < nitems; i++)
-                if (!drop[i]) {
+                if (!drop[i])
                     printf(" %u", i);
-                    kept++;
-                }
-            printf(" of %u; minimised program:\n", nitems);
-            DiffRecord *qq = calloc(1, sizeof(*qq)), *rr = calloc(1, sizeof(*rr));
-            char bpath[300], opath[300];
-            snprintf(bpath, sizeof(bpath), "%s/one.bin", tmpdir);
-            snprintf(opath, sizeof(opath), "%s/one-qemu.bin", tmpdir);
-            FILE *f = fopen(bpath, "wb");
-            pid_t pid;
-            if (qq && rr && f && write_prog(f, prog) && fclose(f) == 0 &&
-                spawn_runner(o, bpath, opath, &pid) == 0) {
-                f = NULL;
-                wait_runner(pid);
-                if (read_records(opath, qq, 1) == 1) {
-                    quailrun_prog(qr, &prog->hdr, prog->code, mode, o->max_insns, rr);
-                    compare(qq, rr, true);
-                }
-            }
-            if (f)
-                fclose(f);
-            free(qq);
-            free(rr);
-            (void)kept;
+            printf(" of %u:\n", nitems);
+            show_diff(o, qr, prog, mode);
         } else {
             diff_gen(seed, index, prog);
         }
