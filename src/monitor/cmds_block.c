@@ -9,6 +9,7 @@
 
 #include "block/node.h"
 #include "block/dirty_bitmap.h"
+#include "block/throttle.h"
 #include "hw/drive.h"
 #include "monitor/qmp.h"
 #include "util/error.h"
@@ -114,7 +115,19 @@ static int query_block(json_object *args, json_object **ret)
             json_object_object_add(o, "removable", json_object_new_boolean(0));
             json_object_object_add(o, "io-status", json_object_new_string("ok"));
             json_object_object_add(o, "type", json_object_new_string("unknown"));
-            json_object_object_add(o, "inserted", device_info(bs));
+            /* A throttle node block_set_io_throttle inserted is shown the way
+             * QEMU shows BlockBackend limits: the node below, with bps/iops. */
+            ThrottleLimits tl;
+            if (bs->auto_named && bs->file && throttle_node_limits(bs, &tl)) {
+                json_object *ins = device_info(bs->file->node);
+                static const char *const k[THR_BUCKETS] = { "bps", "bps_rd", "bps_wr", "iops",
+                                                            "iops_rd", "iops_wr" };
+                for (int i = 0; i < THR_BUCKETS; i++)
+                    json_object_object_add(ins, k[i], json_object_new_int64((int64_t)tl.avg[i]));
+                json_object_object_add(o, "inserted", ins);
+            } else {
+                json_object_object_add(o, "inserted", device_info(bs));
+            }
             json_object_array_add(list, o);
         }
     }
