@@ -392,7 +392,65 @@ def backup_target_full(kind, tmp):
         vm.close()
 
 
-SCENARIOS = [("backup-target-full", backup_target_full), ("persistent-bitmaps", persistent_bitmaps), ("bitmap-export", bitmap_export), ("backup-chain", backup_chain),
+def throttle_filter(kind, tmp):
+    """Throttle nodes sharing a group: data passes unchanged, and the group's
+    write budget holds across both nodes.  Only lower bounds on time are
+    asserted (a slow machine cannot break them; a missing limit does)."""
+    import time
+    imgs = []
+    for i in range(2):
+        imgs.append(os.path.join(tmp, f"d{i}.qcow2"))
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", imgs[-1], str(SIZE)], check=True)
+    args = ["-object", "throttle-group,id=G,x-bps-write=4194304"]
+    for i in range(2):
+        args += ["-blockdev", f"driver=file,node-name=f{i},filename={imgs[i]}",
+                 "-blockdev", f"driver=qcow2,node-name=disk{i},file=f{i}",
+                 "-blockdev", f"driver=throttle,node-name=t{i},throttle-group=G,file=disk{i}"]
+    vm = VM(kind, args, tmp)
+    sock = os.path.join(tmp, "nbd.sock")
+    try:
+        vm.cmd("nbd-server-start", addr={"type": "unix", "data": {"path": sock}})
+        uris = []
+        for i in range(2):
+            vm.cmd("block-export-add", type="nbd", id=f"e{i}", **{"node-name": f"t{i}"},
+                   writable=True)
+            uris.append(nbd_uri(sock, f"t{i}"))
+        t = time.monotonic()
+        # A request is let through while the bucket is under its allowance and
+        # the next one pays for it, so the data goes in 64 KiB requests.
+        qemu_io(uris[0], *[f"write -P 0x31 {k * 64}k 64k" for k in range(64)])
+        one = time.monotonic() - t
+        # 4 MiB at 4 MiB/s, less QEMU's avg/10 initial allowance.
+        assert one >= 0.8, f"4 MiB through a 4 MiB/s group took {one:.2f}s"
+        time.sleep(0.3)     # let the bucket drain
+        t = time.monotonic()
+        def writes(pat):
+            argv = []
+            for k in range(48):
+                argv += ["-c", f"write -P 0x{pat:x} {8192 + k * 64}k 64k"]
+            return argv
+        ps = [subprocess.Popen(["qemu-io", "-f", "raw"] + writes(0x40 + i) + [uris[i]],
+                               stdout=subprocess.DEVNULL) for i in range(2)]
+        assert all(p.wait() == 0 for p in ps)
+        both = time.monotonic() - t
+        assert both >= 1.3, f"6 MiB through one shared 4 MiB/s group took {both:.2f}s"
+        qemu_io(uris[0], "read -P 0x31 0 4M", "read -P 0x40 8M 3M", read_only=True)
+        qemu_io(uris[1], "read -P 0x41 8M 3M", "read -P 0 0 4M", read_only=True)
+        # Reads are not limited by a write-only group.
+        assert vm.error("object-del", id="G")[1] == "object 'G' is in use, can not be deleted"
+        for i in range(2):
+            drop_export(vm, f"e{i}")
+            vm.cmd("blockdev-del", **{"node-name": f"t{i}"})
+        vm.cmd("object-del", id="G")
+    finally:
+        vm.close()
+    for i, pat in ((0, 0x40), (1, 0x41)):
+        r = subprocess.run(["qemu-io", "-f", "qcow2", "-r", "-c", f"read -P 0x{pat:x} 8M 3M",
+                            imgs[i]], capture_output=True, text=True)
+        assert "Pattern verification failed" not in r.stdout and r.returncode == 0, r.stdout
+
+
+SCENARIOS = [("throttle", throttle_filter), ("backup-target-full", backup_target_full), ("persistent-bitmaps", persistent_bitmaps), ("bitmap-export", bitmap_export), ("backup-chain", backup_chain),
              ("fleece-sync-none", fleece_sync_none),
              ("fleece-snapshot-access", fleece_snapshot_access)]
 
