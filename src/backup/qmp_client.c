@@ -82,6 +82,14 @@ static int read_msg(QmpClient *c, int64_t deadline, json_object **out)
         char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
         if (nl) {
             size_t linelen = (size_t)(nl - c->buf);
+            size_t k = 0;
+            while (k < linelen && (c->buf[k] == ' ' || c->buf[k] == '\r' || c->buf[k] == '\t'))
+                k++;
+            if (k == linelen) {          /* blank line: tolerated, skipped */
+                memmove(c->buf, nl + 1, c->len - linelen - 1);
+                c->len -= linelen + 1;
+                continue;
+            }
             json_tokener *tok = json_tokener_new_ex(64);
             if (!tok)
                 return err_set(ENOMEM, "out of memory");
@@ -100,7 +108,8 @@ static int read_msg(QmpClient *c, int64_t deadline, json_object **out)
         /* Every QMP message is a JSON object: anything else (an NBD or SSH
          * greeting, say) is refused at once instead of after the timeout. */
         size_t ws = 0;
-        while (ws < c->len && (c->buf[ws] == ' ' || c->buf[ws] == '\r' || c->buf[ws] == '\t'))
+        while (ws < c->len && (c->buf[ws] == ' ' || c->buf[ws] == '\r' || c->buf[ws] == '\t' ||
+                               c->buf[ws] == '\n'))
             ws++;
         if (ws < c->len && c->buf[ws] != '{')
             return err_set(EPROTO, "peer sent something that is not QMP (first byte 0x%02x)",

@@ -114,7 +114,7 @@ static void greets_and_executes(void **state)
 {
     (void)state;
     static const char *const replies[] = {
-        OK_REPLY,
+        "\r\n" OK_REPLY,      /* a blank line is tolerated */
         /* An event, a stale reply for another id, then ours. */
         "{\"event\": \"JOB_STATUS_CHANGE\", \"data\": {\"id\": \"j1\", \"status\": \"concluded\"}}\r\n"
         "{\"return\": 42, \"id\": \"stale\"}\r\n"
