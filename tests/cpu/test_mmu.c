@@ -237,6 +237,23 @@ static void misaligned_across_pages(void **state)
     t_free(t);
 }
 
+/* A 32-bit instruction whose second half lies on an unmapped page: the fault
+ * names the second page, epc the instruction. */
+static void fetch_straddling_fault(void **state)
+{
+    T *t = t_new();
+    Mmu m = mmu_setup(t, 3);
+    map(&m, 0x30000, DATA, V_RX, 0);
+    assert_int_equal(bus_write(&t->bus, DATA + 0xffc, 2, 0x0001), 0);   /* c.nop */
+    assert_int_equal(bus_write(&t->bus, DATA + 0xffe, 2, 0x0013), 0);   /* addi: low half */
+    t->cpu.x[1] = 0x30ffc;
+    exec_v(t, PRV_S, JALR(0, 1, 0));
+    riscv_cpu_step(&t->cpu, 2);                  /* c.nop, then the straddling fetch */
+    assert_trap(t, EXC_INSN_PAGE_FAULT, 0x31000);
+    assert_int_equal(t->cpu.mepc, 0x30ffe);
+    t_free(t);
+}
+
 static void sv48_mprv_sfence(void **state)
 {
     T *t = t_new();
@@ -373,6 +390,7 @@ int main(void)
         cmocka_unit_test(page_faults),
         cmocka_unit_test(access_faults),
         cmocka_unit_test(misaligned_across_pages),
+        cmocka_unit_test(fetch_straddling_fault),
         cmocka_unit_test(sv48_mprv_sfence),
         cmocka_unit_test(sfence_superpage),
         cmocka_unit_test(pmp_checks),
