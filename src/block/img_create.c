@@ -100,8 +100,24 @@ int img_create_main(int argc, char **argv)
         img_err("Invalid image size specified. Must be between 0 and 9223372036854775807.");
         goto out;
     }
-    if (!quiet)
+    if (!quiet && !strcmp(fmt, "qcow2")) {
+        /* The option list qemu-img prints, in its order. */
+        printf("Formatting '%s', fmt=qcow2 cluster_size=%u extended_l2=off compression_type=%s "
+               "size=%llu", filename, o.cluster_size ? o.cluster_size : 65536,
+               o.compression_type ? "zstd" : "zlib", (unsigned long long)o.size);
+        if (o.backing_file)
+            printf(" backing_file=%s", o.backing_file);
+        if (o.backing_fmt)
+            printf(" backing_fmt=%s", o.backing_fmt);
+        if (o.compat == 2)
+            printf(" compat=0.10");
+        else if (o.compat == 3 && optstr && strstr(optstr, "compat="))
+            printf(" compat=1.1");
+        printf(" lazy_refcounts=%s refcount_bits=%d\n", o.lazy_refcounts ? "on" : "off",
+               o.refcount_bits ? o.refcount_bits : 16);
+    } else if (!quiet) {
         printf("Formatting '%s', fmt=%s size=%llu\n", filename, fmt, (unsigned long long)o.size);
+    }
     if (blk_create(fmt, filename, &o) < 0) {
         img_err("%s: %s", filename, err_msg());
         goto out;

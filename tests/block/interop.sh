@@ -67,6 +67,12 @@ for f in top.qcow2 zlib.qcow2; do
     python3 -c "import json; a,b=json.load(open('q.json')),json.load(open('e.json')); assert a==b,(a,b)" \
         || fail "check json $f"
 done
+for args in "-f qcow2 c1.qcow2 1M" "-f qcow2 -b base.qcow2 -F qcow2 c1.qcow2" \
+            "-f qcow2 -o compat=0.10,cluster_size=4096 c1.qcow2 1M" \
+            "-f qcow2 -o compression_type=zstd,refcount_bits=8,lazy_refcounts=on c1.qcow2 1M" \
+            "-f raw c1.raw 1M"; do
+    [ "$("$Q" img create $args)" = "$(qemu-img create $args)" ] || fail "create output for $args"
+done
 "$Q" img info --backing-chain --output=json top.qcow2 > chain.json
 python3 -c "
 import json; c=json.load(open('chain.json')); assert [i['filename'] for i in c]==['top.qcow2','mid.qcow2','base.qcow2'], c" \
