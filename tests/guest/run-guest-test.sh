@@ -48,7 +48,8 @@ esac
 guest=$("$root/guest/build.sh" --print) || { echo "run-guest-test: guest build failed" >&2; exit 1; }
 eval "$guest"
 
-append="console=ttyS0"
+# earlycon=sbi makes a panic before the 8250 driver is up visible.
+append="console=ttyS0 earlycon=sbi"
 if [ -n "$test" ]; then
     append+=" quail.test=$test"
     [ -n "$args" ] && append+=" quail.args=$args"
@@ -68,42 +69,49 @@ trap cleanup EXIT
 
 echo "run-guest-test: ${cmd[*]}" >&2
 start=$(date +%s.%N)
+deadline=$(( $(date +%s) + timeout_s ))
+mkfifo "$tmp/in"
+timeout -k 5 "$timeout_s" "${cmd[@]}" <"$tmp/in" >"$log" 2>&1 &
+emu_pid=$!
+exec 3>"$tmp/in"
+panicked=0
+# Returns 1 once the emulator has gone or the deadline passed; a guest kernel
+# panic ends the run early (emulators idle after a panic until the timeout).
+alive() {
+    kill -0 "$emu_pid" 2>/dev/null || return 1
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    if grep -q 'end Kernel panic' "$log" 2>/dev/null; then
+        panicked=1
+        sleep 1
+        kill "$emu_pid" 2>/dev/null
+        return 1
+    fi
+}
 if [ "$shell" -eq 1 ]; then
     # Typing before the guest's UART driver is up would lose the input, and
     # typing ahead lets the tty's echo of the next line interleave with the
     # output of the current one; so type one line per prompt, like a person.
-    mkfifo "$tmp/in"
-    timeout -k 5 "$timeout_s" "${cmd[@]}" <"$tmp/in" >"$log" 2>&1 &
-    emu_pid=$!
-    exec 3>"$tmp/in"
-    deadline=$(( $(date +%s) + timeout_s ))
     prompts() { grep -o 'quail# ' "$log" 2>/dev/null | wc -l; }
-    wait_prompts() { # wait until at least $1 prompts were printed
-        while [ "$(prompts)" -lt "$1" ]; do
-            kill -0 "$emu_pid" 2>/dev/null || return 1
-            [ "$(date +%s)" -lt "$deadline" ] || return 1
-            sleep 0.2
-        done
-    }
     n=1
     while IFS= read -r line; do
-        wait_prompts "$n" || break
+        while [ "$(prompts)" -lt "$n" ] && alive; do sleep 0.2; done
+        alive || break
         printf '%s\n' "$line" >&3
         n=$((n + 1))
     done < <(printf '%b' "$shell_input")
-    wait "$emu_pid"
-    rc=$?
-    emu_pid=""
-else
-    timeout -k 5 "$timeout_s" "${cmd[@]}" </dev/null >"$log" 2>&1
-    rc=$?
 fi
+while alive; do sleep 0.2; done
+wait "$emu_pid"
+rc=$?
+emu_pid=""
 elapsed=$(echo "$(date +%s.%N) - $start" | bc)
 
 # Console output has CRLF line ends.
 tr -d '\r' <"$log" >"$tmp/clean.log"
 fail=""
-if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+if [ "$panicked" -eq 1 ]; then
+    fail="guest kernel panic"
+elif [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
     fail="timed out after ${timeout_s}s"
 elif [ "$rc" -ne 0 ]; then
     fail="emulator exited with status $rc"
