@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "hw/options.h"
+#include "hw/pci/pci_host.h"
 #include "hw/serial_host.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -34,6 +35,12 @@ void machine_set_irq(VirtMachine *m, int source, bool level, bool locked)
     plic_set_irq(&m->plic, source, level);
     if (!locked)
         pthread_mutex_unlock(&m->bus.io_lock);
+}
+
+static void rtc_irq(void *opaque, bool level)
+{
+    VirtMachine *m = opaque;
+    plic_set_irq(&m->plic, VIRT_RTC_IRQ, level);
 }
 
 static void finisher(void *opaque, FinishKind kind, int code)
@@ -182,6 +189,10 @@ int virt_create(VirtMachine **out, const RunConfig *cfg)
     m->uart.irq_opaque = m;
     m->test.finish = finisher;
     m->test.opaque = m;
+    goldfish_rtc_init(&m->rtc, &m->bus);
+    m->rtc.set_irq = rtc_irq;
+    m->rtc.irq_opaque = m;
+    m->rtc_inited = true;
 
     ret = serial_host_open(&m->serial, cfg->serial ? cfg->serial : "stdio",
                            cfg->nographic && !cfg->serial, m);
@@ -193,6 +204,8 @@ int virt_create(VirtMachine **out, const RunConfig *cfg)
     if ((ret = bus_add_mmio(&m->bus, VIRT_MROM_BASE, VIRT_MROM_SIZE, &mrom_ops, m, "mrom")) < 0 ||
         (ret = bus_add_mmio(&m->bus, VIRT_TEST_BASE, SIFIVE_TEST_MMIO_SIZE, &sifive_test_ops,
                             &m->test, "sifive_test")) < 0 ||
+        (ret = bus_add_mmio(&m->bus, VIRT_RTC_BASE, GOLDFISH_RTC_MMIO_SIZE, &goldfish_rtc_ops,
+                            &m->rtc, "goldfish_rtc")) < 0 ||
         (ret = bus_add_mmio(&m->bus, VIRT_CLINT_BASE, CLINT_MMIO_SIZE, &clint_ops,
                             &m->clint, "clint")) < 0 ||
         (ret = bus_add_mmio(&m->bus, VIRT_PLIC_BASE, PLIC_MMIO_SIZE, &plic_ops,
@@ -206,6 +219,9 @@ int virt_create(VirtMachine **out, const RunConfig *cfg)
         if (ret < 0)
             goto fail;
     }
+    /* Like QEMU's virt, the PCIe host is always there, devices or not. */
+    if ((ret = pci_host_create(m)) < 0)
+        goto fail;
     *out = m;
     return 0;
 fail:
@@ -220,6 +236,8 @@ void virt_destroy(VirtMachine *m)
     for (int i = m->ncleanup_hooks - 1; i >= 0; i--)
         ((MachineCleanupFn)m->cleanup_hooks[i].fn)(m, m->cleanup_hooks[i].opaque);
     serial_host_close(m->serial);
+    if (m->rtc_inited)
+        goldfish_rtc_destroy(&m->rtc);
     for (int i = 0; i < m->nharts; i++) {
         if (m->cpus[i]) {
             riscv_cpu_destroy(m->cpus[i]);
