@@ -384,6 +384,23 @@ def backup_target_full(kind, tmp):
             cls, desc = vm.error("blockdev-backup", **{"job-id": "jx", "device": "disk0",
                                                        "target": "sm"}, **args)
             assert (cls, desc) == ("GenericError", want), (args, cls, desc)
+        # A transaction whose last action fails leaves no job, filter or
+        # changed bitmap behind.
+        cls, desc = vm.error("transaction", actions=[
+            {"type": "block-dirty-bitmap-clear", "data": {"node": "disk0", "name": "b0"}},
+            {"type": "blockdev-backup", "data": {"job-id": "jt", "device": "disk0",
+                                                 "target": "sm", "sync": "full",
+                                                 "filter-node-name": "tflt"}},
+            {"type": "block-dirty-bitmap-add", "data": {"node": "disk0", "name": "b0"}}])
+        assert desc == "Bitmap already exists: b0", desc
+        if kind == "qemu":
+            # QEMU creates the job while preparing and then aborts it; quail
+            # starts jobs only once every action prepared.
+            vm.event("JOB_STATUS_CHANGE", lambda d: d["id"] == "jt" and d["status"] == "null")
+        names = {n["node-name"] for n in vm.cmd("query-named-block-nodes", flat=True)}
+        assert names == {"f0", "disk0", "sm-f", "sm-w", "sm"}, names
+        b = vm.bitmaps("disk0")["b0"]
+        assert b["count"] == 65536 and not b["busy"], b
         assert vm.error("job-cancel", id="zz") == ("GenericError", "Job not found")
         assert vm.error("block-job-cancel", device="zz") == ("DeviceNotActive",
                                                               "Block job 'zz' not found")
