@@ -379,14 +379,17 @@ static int qcow2_truncate(BlockNode *bs, uint64_t size, bool shrink)
     Qcow2State *s = bs->opaque;
     if (s->corrupt_signalled || (s->incompat & QCOW2_INCOMPAT_CORRUPT))
         return err_set(EIO, "qcow2 image is marked corrupt: refusing to write");
-    if (size < s->size)
-        return err_set(ENOTSUP, "qcow2 doesn't support shrinking images yet");
     if (size % 512)
         return err_set(EINVAL, "The new size must be a multiple of 512");
+    if (size < s->size && !shrink)
+        return err_set(EINVAL, "Use the --shrink option to perform a shrink operation.");
+    if (size < s->size && s->nb_snapshots)
+        return err_set(ENOTSUP, "Can't shrink an image with internal snapshots");
+    if (size < s->size && s->nb_bitmaps)
+        return err_set(ENOTSUP, "Can't shrink an image which has bitmaps");
     pthread_rwlock_wrlock(&s->lock);
-    int ret = qcow2_grow(bs, size);
+    int ret = size < s->size ? qcow2_shrink(bs, size) : qcow2_grow(bs, size);
     pthread_rwlock_unlock(&s->lock);
-    (void)shrink;
     return ret;
 }
 

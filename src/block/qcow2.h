@@ -173,6 +173,7 @@ int qcow2_get_l2_entry(BlockNode *bs, uint64_t guest_off, uint64_t *l2e);
 int qcow2_preadv(BlockNode *bs, uint64_t off, uint64_t bytes, struct iovec *iov, int niov);
 int qcow2_pwritev(BlockNode *bs, uint64_t off, uint64_t bytes, struct iovec *iov, int niov);
 int qcow2_discard(BlockNode *bs, uint64_t off, uint64_t bytes);
+int qcow2_shrink(BlockNode *bs, uint64_t size);
 int qcow2_write_zeroes(BlockNode *bs, uint64_t off, uint64_t bytes, unsigned flags);
 int qcow2_block_status(BlockNode *bs, uint64_t off, uint64_t bytes, uint64_t *pnum,
                        uint64_t *map, BlockNode **file);

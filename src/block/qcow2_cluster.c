@@ -742,3 +742,43 @@ int qcow2_pwrite_compressed(BlockNode *bs, uint64_t off, const void *buf, uint64
     free(out);
     return ret;
 }
+
+/* Shrinks the guest size: clusters past the new end are freed, then L2
+ * tables wholly past it (L1 entry cleared and flushed first), then the
+ * header size is written.  The L1 table keeps its length. */
+int qcow2_shrink(BlockNode *bs, uint64_t size)
+{
+    Qcow2State *s = bs->opaque;
+    uint64_t cs = s->cluster_size, span = cs << s->l2_bits;
+    uint64_t from = (size + cs - 1) & ~(cs - 1), old_end = (s->size + cs - 1) & ~(cs - 1);
+    int ret = 0;
+    if (old_end > from)
+        ret = zap_clusters(bs, from, old_end - from, 0, false, true);
+    for (uint64_t i = (size + span - 1) / span; ret == 0 && i < s->l1_size; i++) {
+        uint64_t l2 = s->l1[i] & L1E_OFFSET_MASK;
+        if (!l2)
+            continue;
+        uint64_t old = s->l1[i];
+        s->l1[i] = 0;
+        ret = write_l1_entry(bs, i);
+        if (ret < 0) {
+            s->l1[i] = old;
+            break;
+        }
+        ret = blk_flush(bs->file->node);
+        if (ret == 0) {
+            pthread_mutex_lock(&s->cache_lock);
+            qcow2_cache_drop(&s->l2_cache, l2);
+            pthread_mutex_unlock(&s->cache_lock);
+            ret = qcow2_free_range(bs, l2, cs, true);
+        }
+    }
+    if (ret == 0) {
+        uint8_t b[8];
+        be64_put(b, size);
+        ret = qcow2_write_header_field(bs, QH_SIZE, b, 8);
+        if (ret == 0)
+            s->size = size;
+    }
+    return ret;
+}

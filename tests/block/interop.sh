@@ -105,7 +105,15 @@ out=$("$Q" img resize -f raw shr.raw 4M 2>&1) && fail "shrink without --shrink"
 echo "$out" | grep -q -- "--shrink" || fail "shrink message: $out"
 "$Q" img resize -f raw --shrink shr.raw 4M >/dev/null
 [ "$(stat -c %s shr.raw)" = $((4 << 20)) ] || fail "raw shrink"
-out=$("$Q" img resize qa.qcow2 1M 2>&1) && fail "qcow2 shrink accepted"
+out=$("$Q" img resize qa.qcow2 1M 2>&1) && fail "qcow2 shrink without --shrink accepted"
+"$Q" img create -q -f qcow2 -o cluster_size=4096 sh.qcow2 64M
+"$Q" img io sh.qcow2 -c "write -P 1 0 5M" -c "write -P 2 20M 3M" -c "write -P 3 60M 4M" >/dev/null
+"$Q" img resize --shrink sh.qcow2 21M >/dev/null
+qemu-img check sh.qcow2 | grep -q "No errors were found" || fail "check after qcow2 shrink"
+"$Q" img resize sh.qcow2 64M >/dev/null
+qemu-io -r -c "read -P 1 0 5M" -c "read -P 2 20M 1M" -c "read -P 0 21M 43M" sh.qcow2 \
+    | grep -q "verification failed" && fail "data after qcow2 shrink and regrow"
+qemu-img check sh.qcow2 | grep -q "No errors were found" || fail "check after regrow"
 for rb in 1 2 4 8 32 64; do
     rm -f rb.qcow2 rq.qcow2
     qemu-img create -q -f qcow2 -o refcount_bits=$rb,cluster_size=4096 rb.qcow2 8M
