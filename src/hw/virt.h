@@ -16,6 +16,7 @@
 #include "cpu/riscv.h"
 #include "hw/bus.h"
 #include "hw/clint.h"
+#include "hw/goldfish_rtc.h"
 #include "hw/plic.h"
 #include "hw/sifive_test.h"
 #include "hw/uart.h"
@@ -24,6 +25,7 @@
 #define VIRT_MROM_BASE 0x1000ULL
 #define VIRT_MROM_SIZE 0xf000ULL
 #define VIRT_TEST_BASE 0x100000ULL
+#define VIRT_RTC_BASE 0x101000ULL
 #define VIRT_CLINT_BASE 0x2000000ULL
 #define VIRT_PCIE_PIO_BASE 0x3000000ULL
 #define VIRT_PCIE_PIO_SIZE 0x10000ULL
@@ -88,6 +90,8 @@ struct VirtMachine {
     Clint clint;
     Uart uart;
     SifiveTest test;
+    GoldfishRtc rtc;
+    bool rtc_inited;
     SerialHost *serial;
     uint8_t mrom[VIRT_MROM_SIZE];   /* reset vector + fw_dynamic_info, read-only */
 

@@ -225,6 +225,7 @@ void virt_reset(VirtMachine *m)
     }
     clint_reset(&m->clint);
     uart_reset(&m->uart);
+    goldfish_rtc_reset(&m->rtc);
     plic_reset(&m->plic);
     for (int i = 0; i < m->nreset_hooks; i++)
         ((MachineResetFn)m->reset_hooks[i].fn)(m, m->reset_hooks[i].opaque);

@@ -118,12 +118,33 @@ static int fdt_soc(VirtMachine *m, void *fdt, const uint32_t *intc_ph)
     CHECK(fdt_property_string(fdt, "compatible", "simple-bus"));
     CHECK(fdt_property(fdt, "ranges", NULL, 0));
 
+    /* Same node order as QEMU 7.2 (Linux probes platform devices in DT order). */
+    snprintf(name, sizeof(name), "rtc@%llx", (unsigned long long)VIRT_RTC_BASE);
+    CHECK(fdt_begin_node(fdt, name));
+    CHECK(fdt_property_u32(fdt, "interrupts", VIRT_RTC_IRQ));
+    CHECK(fdt_property_u32(fdt, "interrupt-parent", m->plic_phandle));
+    CHECK(prop_reg(fdt, VIRT_RTC_BASE, GOLDFISH_RTC_MMIO_SIZE));
+    CHECK(fdt_property_string(fdt, "compatible", "google,goldfish-rtc"));
+    CHECK(fdt_end_node(fdt));
+
+    snprintf(name, sizeof(name), "serial@%llx", (unsigned long long)VIRT_UART0_BASE);
+    CHECK(fdt_begin_node(fdt, name));
+    CHECK(fdt_property_u32(fdt, "interrupts", VIRT_UART0_IRQ));
+    CHECK(fdt_property_u32(fdt, "interrupt-parent", m->plic_phandle));
+    CHECK(fdt_property_u32(fdt, "clock-frequency", UART_CLOCK_HZ));
+    CHECK(prop_reg(fdt, VIRT_UART0_BASE, UART_MMIO_SIZE));
+    CHECK(fdt_property_string(fdt, "compatible", "ns16550a"));
+    CHECK(fdt_end_node(fdt));
+
     snprintf(name, sizeof(name), "test@%llx", (unsigned long long)VIRT_TEST_BASE);
     CHECK(fdt_begin_node(fdt, name));
     CHECK(fdt_property_u32(fdt, "phandle", m->test_phandle));
     CHECK(prop_reg(fdt, VIRT_TEST_BASE, SIFIVE_TEST_MMIO_SIZE));
     CHECK(prop_strings(fdt, "compatible", test_compat, 3));
     CHECK(fdt_end_node(fdt));
+
+    for (int i = 0; i < m->nfdt_hooks; i++)
+        CHECK(((MachineFdtFn)m->fdt_hooks[i].fn)(m, fdt, m->fdt_hooks[i].opaque));
 
     for (int i = VIRT_VIRTIO_COUNT - 1; i >= 0; i--) {
         uint64_t base = VIRT_VIRTIO_BASE + (uint64_t)i * VIRT_VIRTIO_SIZE;
@@ -135,18 +156,6 @@ static int fdt_soc(VirtMachine *m, void *fdt, const uint32_t *intc_ph)
         CHECK(fdt_property_string(fdt, "compatible", "virtio,mmio"));
         CHECK(fdt_end_node(fdt));
     }
-
-    for (int i = 0; i < m->nfdt_hooks; i++)
-        CHECK(((MachineFdtFn)m->fdt_hooks[i].fn)(m, fdt, m->fdt_hooks[i].opaque));
-
-    snprintf(name, sizeof(name), "serial@%llx", (unsigned long long)VIRT_UART0_BASE);
-    CHECK(fdt_begin_node(fdt, name));
-    CHECK(fdt_property_u32(fdt, "interrupts", VIRT_UART0_IRQ));
-    CHECK(fdt_property_u32(fdt, "interrupt-parent", m->plic_phandle));
-    CHECK(fdt_property_u32(fdt, "clock-frequency", UART_CLOCK_HZ));
-    CHECK(prop_reg(fdt, VIRT_UART0_BASE, UART_MMIO_SIZE));
-    CHECK(fdt_property_string(fdt, "compatible", "ns16550a"));
-    CHECK(fdt_end_node(fdt));
 
     snprintf(name, sizeof(name), "plic@%llx", (unsigned long long)VIRT_PLIC_BASE);
     CHECK(fdt_begin_node(fdt, name));

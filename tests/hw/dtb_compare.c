@@ -31,7 +31,7 @@ static void *load(const char *path)
 static const char *const phandle_props[] = { "interrupt-parent", "regmap", "cpu", NULL };
 static const char *const optional[] = {
     "/pmu", "/fw-cfg@10100000", "/flash@20000000", "/platform-bus@4000000",
-    "/soc/rtc@101000", "/soc/pci@30000000", NULL,
+    "/soc/pci@30000000", NULL,
 };
 
 /* Nodes another part of quail builds (src/hw/pci): checked for presence

@@ -3,10 +3,13 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "cpu/riscv.h"
 #include "hw/clint.h"
+#include "hw/goldfish_rtc.h"
 #include "hw/plic.h"
 #include "hw/serial_host.h"
 #include "hw/sifive_test.h"
@@ -333,6 +336,100 @@ static void finisher(void **state)
     assert_int_equal(fin_kind, FINISH_POWEROFF);
 }
 
+/* ---------- goldfish RTC ---------- */
+static bool rtc_level;
+static void rtc_irq(void *o, bool level) { rtc_level = level; }
+static uint32_t rr(GoldfishRtc *r, uint64_t off)
+{
+    uint64_t v = 0xdeadbeef;
+    pthread_mutex_lock(&r->bus->io_lock);
+    assert_int_equal(goldfish_rtc_ops.read(r, off, 4, &v), 0);
+    pthread_mutex_unlock(&r->bus->io_lock);
+    return (uint32_t)v;
+}
+static void rw(GoldfishRtc *r, uint64_t off, uint32_t v)
+{
+    pthread_mutex_lock(&r->bus->io_lock);
+    assert_int_equal(goldfish_rtc_ops.write(r, off, 4, v), 0);
+    pthread_mutex_unlock(&r->bus->io_lock);
+}
+static bool rtc_level_locked(GoldfishRtc *r)
+{
+    pthread_mutex_lock(&r->bus->io_lock);
+    bool l = rtc_level;
+    pthread_mutex_unlock(&r->bus->io_lock);
+    return l;
+}
+
+static void goldfish_rtc(void **state)
+{
+    static Bus bus;
+    assert_int_equal(bus_init(&bus, 0x80000000, 1 << 20), 0);
+    GoldfishRtc r;
+    goldfish_rtc_init(&r, &bus);
+    r.set_irq = rtc_irq;
+    rtc_level = false;
+    goldfish_rtc_reset(&r);
+
+    /* time: host real time in ns, high half latched by the low read */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t host = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+    uint32_t lo = rr(&r, RTC_TIME_LOW), hi = rr(&r, RTC_TIME_HIGH);
+    uint64_t t = (uint64_t)hi << 32 | lo;
+    assert_true(t >= host);
+    assert_true(t - host < 3600ULL * 1000000000ULL);
+    /* setting the time moves it (by the guest's write, high then low) */
+    rw(&r, RTC_TIME_HIGH, 0x10);
+    rw(&r, RTC_TIME_LOW, 0);
+    lo = rr(&r, RTC_TIME_LOW);
+    assert_int_equal(rr(&r, RTC_TIME_HIGH), 0x10);
+
+    /* an alarm in the past fires at once; the line follows IRQ_ENABLED */
+    rw(&r, RTC_ALARM_HIGH, 0);
+    rw(&r, RTC_ALARM_LOW, 5);
+    assert_int_equal(rr(&r, RTC_ALARM_STATUS), 0);
+    assert_false(rtc_level);
+    rw(&r, RTC_IRQ_ENABLED, 1);
+    assert_true(rtc_level);
+    rw(&r, RTC_CLEAR_INTERRUPT, 1);
+    assert_false(rtc_level);
+
+    /* an alarm far ahead runs until cleared */
+    uint64_t now = goldfish_rtc_now(&r), far = now + 3600ULL * 1000000000ULL;
+    rw(&r, RTC_ALARM_HIGH, (uint32_t)(far >> 32));
+    rw(&r, RTC_ALARM_LOW, (uint32_t)far);
+    assert_int_equal(rr(&r, RTC_ALARM_STATUS), 1);
+    assert_int_equal(rr(&r, RTC_ALARM_LOW), (uint32_t)far);
+    rw(&r, RTC_CLEAR_ALARM, 1);
+    assert_int_equal(rr(&r, RTC_ALARM_STATUS), 0);
+    assert_false(rtc_level_locked(&r));
+
+    /* a near alarm is delivered by the alarm thread */
+    uint64_t soon = goldfish_rtc_now(&r) + 20 * 1000000ULL;
+    rw(&r, RTC_ALARM_HIGH, (uint32_t)(soon >> 32));
+    rw(&r, RTC_ALARM_LOW, (uint32_t)soon);
+    for (int i = 0; i < 1000 && !rtc_level_locked(&r); i++)
+        usleep(10000);
+    assert_true(rtc_level_locked(&r));
+    assert_int_equal(rr(&r, RTC_ALARM_STATUS), 0);
+    assert_true(goldfish_rtc_now(&r) >= soon);
+
+    /* reset drops alarm and interrupt state; bad accesses are ignored */
+    pthread_mutex_lock(&bus.io_lock);
+    goldfish_rtc_reset(&r);
+    pthread_mutex_unlock(&bus.io_lock);
+    assert_false(rtc_level);
+    assert_int_equal(rr(&r, RTC_IRQ_ENABLED), 0);
+    uint64_t v = 7;
+    assert_int_equal(goldfish_rtc_ops.read(&r, 0x40, 4, &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(goldfish_rtc_ops.read(&r, 0, 8, &v), 0);
+    assert_int_equal(v, 0);
+    goldfish_rtc_destroy(&r);
+    bus_destroy(&bus);
+}
+
 /* ---------- -nographic escape keys ---------- */
 static void serial_mux(void **state)
 {
@@ -367,6 +464,7 @@ int main(void)
         cmocka_unit_test(clint_msip_mtimecmp),
         cmocka_unit_test(finisher),
         cmocka_unit_test(serial_mux),
+        cmocka_unit_test(goldfish_rtc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

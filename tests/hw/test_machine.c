@@ -221,6 +221,8 @@ static void device_tree(void **state)
     assert_int_equal(cell(prop(fdt, "/soc/serial@10000000", "clock-frequency", &len), 0), 3686400);
     assert_int_equal(cell(prop(fdt, "/soc/serial@10000000", "interrupt-parent", &len), 0), plic_ph);
     assert_int_equal(cell(prop(fdt, "/soc/virtio_mmio@10008000", "interrupts", &len), 0), 8);
+    assert_string_equal(prop(fdt, "/soc/rtc@101000", "compatible", &len), "google,goldfish-rtc");
+    assert_int_equal(cell(prop(fdt, "/soc/rtc@101000", "interrupts", &len), 0), 11);
 
     c = prop(fdt, "/soc/test@100000", "compatible", &len);
     assert_true(has_string(c, len, "sifive,test0"));
