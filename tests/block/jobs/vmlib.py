@@ -116,6 +116,11 @@ class VM:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        # Under the sanitizer build, any report fails the scenario.
+        log = open(os.path.join(self.tmp, "emu.log"), errors="replace").read()
+        for bad in ("runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer"):
+            if bad in log:
+                raise AssertionError(f"{self.kind}: {bad}\n{log[-3000:]}")
 
 
 def nbd_uri(sock, name):
