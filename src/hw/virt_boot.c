@@ -15,7 +15,6 @@
 
 #include "hw/loader.h"
 #include "hw/options.h"
-#include "hw/pci/pci_host.h"
 #include "util/error.h"
 
 #define DEFAULT_FIRMWARE "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"
@@ -158,11 +157,6 @@ int virt_load(VirtMachine *m)
     uint64_t fw_end, kernel_end = 0;
     int ret;
 
-    /* QEMU's virt always has the PCIe host (ECAM window, DT node, host
-     * bridge at 00:00.0).  PCI devices create it on first use; this makes
-     * sure it also exists without them. */
-    if ((ret = pci_host_create(m)) < 0)
-        return ret;
     if (!cfg->kernel && cfg->initrd)
         return err_set(EINVAL, "-initrd only allowed with -kernel option");
     if (!cfg->kernel && cfg->append)
