@@ -118,6 +118,14 @@ void virtio_push(VirtioDevice *d, int q, const VirtQueueElem *e, uint32_t writte
         virtio_mark_broken(d, err_msg());
 }
 
+void virtio_config_write(VirtioDevice *d, uint64_t off, unsigned len, uint64_t val)
+{
+    if (len == 0 || len > 8 || off >= d->config_len || len > d->config_len - off)
+        return;
+    if (d->ops->config_write)
+        d->ops->config_write(d, (uint32_t)off, len, val);
+}
+
 void virtio_config_set16(VirtioDevice *d, uint32_t off, uint16_t v)
 {
     if (off + 2 <= VIRTIO_CONFIG_MAX)

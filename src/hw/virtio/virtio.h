@@ -40,8 +40,10 @@ typedef struct VirtioDeviceOps {
     void (*queue_notify)(VirtioDevice *d, int q);
     /* Device reset (status written to 0, or machine reset): drop in-flight state. */
     void (*reset)(VirtioDevice *d);
-    /* The driver wrote bytes [off, off+len) of config space (already copied). */
-    void (*config_write)(VirtioDevice *d, uint32_t off, uint32_t len);
+    /* The driver wrote val (little-endian, len bytes) at config offset off,
+     * inside config_len.  The device stores what is writable for it; without
+     * this hook the config space is read-only (as virtio-blk's capacity is). */
+    void (*config_write)(VirtioDevice *d, uint32_t off, uint32_t len, uint64_t val);
 } VirtioDeviceOps;
 
 typedef struct VirtioTransport {
@@ -95,6 +97,10 @@ void virtio_mark_broken(VirtioDevice *d, const char *why);
  * descriptors marks the device broken and returns 0. */
 int virtio_pop(VirtioDevice *d, int q, VirtQueueElem *e);
 void virtio_push(VirtioDevice *d, int q, const VirtQueueElem *e, uint32_t written);
+
+/* A driver's config-space write from a transport: bounded, and passed to the
+ * device's config_write (or ignored when it has none). */
+void virtio_config_write(VirtioDevice *d, uint64_t off, unsigned len, uint64_t val);
 
 /* Config space helpers (little-endian). */
 void virtio_config_set16(VirtioDevice *d, uint32_t off, uint16_t v);

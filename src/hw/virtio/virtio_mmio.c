@@ -89,12 +89,7 @@ static int mmio_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
     VirtioMmio *t = opaque;
     VirtioDevice *d = t->dev;
     if (off >= R_CONFIG) {
-        uint64_t c = off - R_CONFIG;
-        if (c + size <= d->config_len) {
-            memcpy(d->config + c, &val, size);
-            if (d->ops->config_write)
-                d->ops->config_write(d, (uint32_t)c, size);
-        }
+        virtio_config_write(d, off - R_CONFIG, size, val);
         return 0;
     }
     if (size != 4) {

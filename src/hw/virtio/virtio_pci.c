@@ -163,12 +163,7 @@ static int bar_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
     if (off < ISR_OFF) {
         common_write(t, off, size, val);
     } else if (off >= DEVICE_OFF && off < NOTIFY_OFF) {
-        uint64_t c = off - DEVICE_OFF;
-        if (c + size <= d->config_len) {
-            memcpy(d->config + c, &val, size);
-            if (d->ops->config_write)
-                d->ops->config_write(d, (uint32_t)c, size);
-        }
+        virtio_config_write(d, off - DEVICE_OFF, size, val);
     } else if (off >= NOTIFY_OFF) {
         uint64_t q = (off - NOTIFY_OFF) / NOTIFY_MULT;
         if (q < (uint64_t)d->nqueues && d->vq[q].ready && !d->broken &&
