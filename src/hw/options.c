@@ -244,6 +244,7 @@ static int opt_kernel(RunConfig *cfg, const char *arg) { cfg->kernel = arg; retu
 static int opt_initrd(RunConfig *cfg, const char *arg) { cfg->initrd = arg; return 0; }
 static int opt_append(RunConfig *cfg, const char *arg) { cfg->append = arg; return 0; }
 static int opt_nographic(RunConfig *cfg, const char *arg) { cfg->nographic = true; return 0; }
+static int opt_S(RunConfig *cfg, const char *arg) { cfg->start_paused = true; return 0; }
 static int opt_no_reboot(RunConfig *cfg, const char *arg) { cfg->no_reboot = true; return 0; }
 static int opt_serial(RunConfig *cfg, const char *arg)
 {
@@ -281,5 +282,7 @@ RUN_OPTION_REGISTER(o_initrd)
 RUN_OPTION_REGISTER(o_append)
 RUN_OPTION_REGISTER(o_nographic)
 RUN_OPTION_REGISTER(o_no_reboot)
+static const RunOption o_S = { "S", NULL, "do not start the harts until QMP cont", opt_S };
+RUN_OPTION_REGISTER(o_S)
 RUN_OPTION_REGISTER(o_serial)
 RUN_OPTION_REGISTER(o_display)

@@ -59,6 +59,7 @@ struct RunConfig {
     const char *kernel, *initrd, *append;
     const char *serial;     /* NULL: stdio */
     bool nographic, no_reboot;
+    bool start_paused;      /* -S: harts wait for QMP cont */
     const char *dumpdtb;    /* -machine virt,dumpdtb=PATH: write the DT and exit */
 
     RunDeferred *deferred;

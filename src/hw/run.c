@@ -93,6 +93,11 @@ static int run_main(int argc, char **argv)
         run_config_free(&cfg);
         return ok ? 0 : 1;
     }
+    if (cfg.start_paused) {
+        pthread_mutex_lock(&m->req_lock);
+        m->pause_want = m->paused = true;
+        pthread_mutex_unlock(&m->req_lock);
+    }
     w.m = m;
     pthread_t sig_thread;
     bool have_sig_thread = pthread_create(&sig_thread, NULL, signal_thread, &w) == 0;

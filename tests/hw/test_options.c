@@ -31,7 +31,7 @@ static void cmdline_basic(void **state)
     const char *a[] = { "-M", "virt", "-m", "512M", "-smp", "4", "-bios", "none",
                         "-kernel", "k", "-initrd", "i", "-append", "console=ttyS0",
                         "-nographic", "-no-reboot", "-serial", "file:/tmp/x",
-                        "-display", "none", NULL };
+                        "-display", "none", "-S", NULL };
     assert_int_equal(parse(&cfg, a), 0);
     assert_int_equal(cfg.ram_size, 512ULL << 20);
     assert_int_equal(cfg.smp, 4);
@@ -42,6 +42,7 @@ static void cmdline_basic(void **state)
     assert_true(cfg.nographic);
     assert_true(cfg.no_reboot);
     assert_string_equal(cfg.serial, "file:/tmp/x");
+    assert_true(cfg.start_paused);
     run_config_free(&cfg);
 
     const char *b[] = { "-machine", "virt", NULL };
