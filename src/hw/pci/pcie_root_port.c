@@ -147,7 +147,13 @@ static int rp_create(VirtMachine *m, const KvList *opts)
     d->opaque = rp;
     rp->sec.hotplug = &rp_hotplug;
     rp->sec.hotplug_opaque = rp;
-    pci_set_intx_pin(d, 1);
+    /* INTD, not INTA: the function in the slot (device 0) has its INTA
+     * swizzled onto the same host line as the port's INTA, and Linux's
+     * pciehp removes that function from the port's threaded interrupt
+     * handler -- freeing a handler of the very line it runs on waits for
+     * itself.  With INTD the two never share a line (there is no MSI here
+     * to keep them apart, as there is on other machines). */
+    pci_set_intx_pin(d, 4);
     rp->exp_cap = pcie_cap_init(d, PCI_EXP_TYPE_ROOT_PORT, (uint8_t)port);
     if (rp->exp_cap < 0) {
         r = rp->exp_cap;
