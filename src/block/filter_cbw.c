@@ -264,6 +264,7 @@ static void cbw_child_perm(BlockNode *bs, BlockRole role, unsigned parent_perm,
 
 static const BlockDriver cbw_driver = {
     .name = "copy-before-write",
+    .protocol = true,           /* a pass-through: a file below may grow */
     .state_size = sizeof(CbwState),
     .open = cbw_open,
     .close = cbw_close,

@@ -96,6 +96,7 @@ bool throttle_node_limits(BlockNode *bs, ThrottleLimits *out)
 
 static const BlockDriver thr_driver = {
     .name = "throttle",
+    .protocol = true,           /* a pass-through: a file below may grow */
     .state_size = sizeof(ThrottleState),
     .open = thr_open,
     .close = thr_close,

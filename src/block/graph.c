@@ -336,6 +336,10 @@ int blk_replace_node(BlockNode *from, BlockNode *to)
         if (c->parent && below(to, c->parent, 0))
             continue;
         for (BlockChild *o = to->parents; o; o = o->next_parent) {
+            /* A filter's own edge onto `to` relaxes once the filter has
+             * lost its parents (removal), so it does not count. */
+            if (o->parent == from)
+                continue;
             if ((c->perm & ~o->shared) || (o->perm & ~c->shared)) {
                 pthread_mutex_unlock(&graph_lock);
                 return err_set(EPERM, "Conflicts with use by %s as '%s' on %s",

@@ -172,8 +172,13 @@ static int blockdev_del(json_object *args, json_object **ret)
     /* QEMU's wording for these two refusals. */
     if (!bs->monitor_owned)
         return qmp_error(QMP_ERR_GENERIC, "Node %s is not owned by the monitor", name);
+    /* QEMU: a device/export user is "in use", another node's child edge
+     * makes it a "Block device ... in use". */
+    for (BlockChild *c = bs->parents; c; c = c->next_parent)
+        if (!c->parent)
+            return qmp_error(QMP_ERR_GENERIC, "Node %s is in use", name);
     if (bs->parents)
-        return qmp_error(QMP_ERR_GENERIC, "Node %s is in use", name);
+        return qmp_error(QMP_ERR_GENERIC, "Block device %s is in use", name);
     int r = blk_node_del(name);
     if (r < 0)
         return qmp_error(QMP_ERR_GENERIC, "%s", err_msg());

@@ -195,3 +195,72 @@ static const QmpCommand cmd_set_io_throttle = { "block_set_io_throttle",
     "?iops_rd_max_length:i,?iops_wr_max_length:i,?iops_size:i,?group:s",
     set_io_throttle, false };
 QMP_COMMAND_REGISTER(cmd_set_io_throttle)
+
+/* ---- blockdev-reopen: moving a node's file/backing child onto another
+ * node, which is how a filter is put between a format node and its file
+ * (and taken out again) while a device keeps using the format node.  Other
+ * option changes are not supported and are ignored. ---- */
+static int reopen_one(json_object *o)
+{
+    const char *name = sarg(o, "node-name");
+    if (!name)
+        return err_set(EINVAL, "node-name not specified");
+    BlockNode *bs = blk_find_node(name);
+    if (!bs)
+        return err_set(ENOENT, "Cannot find node named '%s'", name);
+    const char *drv = sarg(o, "driver");
+    if (drv && strcmp(drv, bs->drv->name))
+        return err_set(EINVAL, "Cannot change the option 'driver'");
+    static const char *const keys[] = { "file", "backing" };
+    for (int k = 0; k < 2; k++) {
+        json_object *v;
+        if (!json_object_object_get_ex(o, keys[k], &v) || !json_object_is_type(v, json_type_string))
+            continue;
+        BlockChild *c = k == 0 ? bs->file : bs->backing;
+        const char *want = json_object_get_string(v);
+        BlockNode *to = blk_find_node(want);
+        if (!to)
+            return err_set(ENOENT, "Cannot find device='' nor node-name='%s'", want);
+        if (!c)
+            return err_set(EINVAL, "Cannot change the option '%s'", keys[k]);
+        BlockNode *from = c->node;
+        if (from == to)
+            continue;
+        /* Only this edge may move: every other user of `from` must be below
+         * `to` (the filter's own edge onto it), or blk_replace_node would
+         * take them along. */
+        for (BlockChild *p = from->parents; p; p = p->next_parent) {
+            if (p == c)
+                continue;
+            bool ok = false;
+            for (BlockChild *q = to->children; q && !ok; q = q->next_child)
+                ok = q == p;
+            if (!ok && !(to->file && to->file->node == from && p->parent == to))
+                return err_set(ENOTSUP, "Cannot change the option '%s': '%s' has other users",
+                               keys[k], from->node_name);
+        }
+        int ret = blk_replace_node(from, to);
+        if (ret < 0)
+            return ret;
+    }
+    return 0;
+}
+
+static int blockdev_reopen(json_object *args, json_object **ret)
+{
+    *ret = NULL;
+    json_object *list;
+    json_object_object_get_ex(args, "options", &list);
+    size_t n = json_object_array_length(list);
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_array_get_idx(list, i);
+        if (!json_object_is_type(o, json_type_object))
+            return qmp_error(QMP_ERR_GENERIC, "Invalid parameter type for 'options[%zu]', "
+                             "expected: object", i);
+        if (reopen_one(o) < 0)
+            return qmp_error(QMP_ERR_GENERIC, "%s", err_msg());
+    }
+    return 0;
+}
+static const QmpCommand cmd_reopen = { "blockdev-reopen", "options:a", blockdev_reopen, false };
+QMP_COMMAND_REGISTER(cmd_reopen)

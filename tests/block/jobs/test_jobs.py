@@ -467,7 +467,41 @@ def throttle_filter(kind, tmp):
         assert "Pattern verification failed" not in r.stdout and r.returncode == 0, r.stdout
 
 
-SCENARIOS = [("throttle", throttle_filter), ("backup-target-full", backup_target_full), ("persistent-bitmaps", persistent_bitmaps), ("bitmap-export", bitmap_export), ("backup-chain", backup_chain),
+def reopen_insert(kind, tmp):
+    """A throttle filter goes between a format node and its file with
+    blockdev-reopen while a writer is busy, and comes out again; no write is
+    lost and the limit applies while it is in."""
+    import time
+    vm, disk, sock = disk_vm(kind, tmp, extra=["-object",
+                                              "throttle-group,id=G,x-bps-write=2097152"])
+    try:
+        w = write_export(vm, sock)
+        vm.cmd("blockdev-add", driver="throttle", **{"node-name": "tf"}, file="f0",
+               **{"throttle-group": "G"})
+        argv = ["qemu-io", "-f", "raw"]
+        for k in range(96):
+            argv += ["-c", f"write -P 0x5e {k * 64}k 64k"]
+        argv += ["-c", "flush"]
+        writer = subprocess.Popen(argv + [w], stdout=subprocess.DEVNULL)
+        vm.cmd("blockdev-reopen", options=[{"driver": "qcow2", "node-name": "disk0",
+                                            "file": "tf"}])
+        assert vm.error("blockdev-del", **{"node-name": "tf"})[1] == "Block device tf is in use"
+        t = time.monotonic()
+        qemu_io(w, *[f"write -P 0x6f {32 + k * 64}M 64k" for k in range(0, 1)],
+                *[f"write -P 0x6f {(32 << 10) + k * 64}k 64k" for k in range(32)])
+        assert time.monotonic() - t >= 0.6, "no limit while the filter was in"
+        assert writer.wait() == 0
+        vm.cmd("blockdev-reopen", options=[{"driver": "qcow2", "node-name": "disk0",
+                                            "file": "f0"}])
+        vm.cmd("blockdev-del", **{"node-name": "tf"})
+        qemu_io(w, "read -P 0x5e 0 6M", "read -P 0x6f 32M 2M", "read -P 0 6M 1M",
+                read_only=True)
+        vm.cmd("object-del", id="G")
+    finally:
+        vm.close()
+
+
+SCENARIOS = [("reopen-insert", reopen_insert), ("throttle", throttle_filter), ("backup-target-full", backup_target_full), ("persistent-bitmaps", persistent_bitmaps), ("bitmap-export", bitmap_export), ("backup-chain", backup_chain),
              ("fleece-sync-none", fleece_sync_none),
              ("fleece-snapshot-access", fleece_snapshot_access)]
 
