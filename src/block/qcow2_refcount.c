@@ -74,6 +74,15 @@ static int load_rb(BlockNode *bs, uint64_t rb_off, uint8_t **rb)
     if (rb_off & (s->cluster_size - 1))
         return qcow2_signal_corruption(bs, "Refblock offset %#llx unaligned",
                                        (unsigned long long)rb_off);
+    /* A block over the header or the tables would have refcount updates
+     * overwrite them. */
+    uint64_t cs = s->cluster_size;
+    if (rb_off < cs ||
+        (rb_off < s->l1_offset + (uint64_t)s->l1_size * 8 && rb_off + cs > s->l1_offset) ||
+        (rb_off < s->reftable_offset + (uint64_t)s->reftable_clusters * cs &&
+         rb_off + cs > s->reftable_offset))
+        return qcow2_signal_corruption(bs, "Refblock offset %#llx overlaps metadata",
+                                       (unsigned long long)rb_off);
     pthread_mutex_lock(&s->cache_lock);
     int ret = qcow2_cache_get(bs, &s->rb_cache, rb_off, rb);
     pthread_mutex_unlock(&s->cache_lock);

@@ -97,6 +97,20 @@ echo "$out" | grep -q "corrupt" || fail "corrupt image open message: $out"
 "$Q" img io -r -f qcow2 -c "read -P 0 1M 4k" rt.qcow2 >/dev/null || fail "read-only open of a corrupt image"
 echo "ok runtime corruption"
 
+# Refcount table entry pointing at the L1 table: allocation must not write there.
+cp good.qcow2 rb.qcow2
+l1off=$(python3 -c "
+import struct; d=open('rb.qcow2','rb').read(); print(struct.unpack('>Q',d[40:48])[0])")
+poke rb.qcow2 "$rt" '>Q' "$l1off"
+l1sum=$(python3 -c "
+import hashlib; d=open('rb.qcow2','rb').read(); print(hashlib.sha256(d[$l1off:$l1off+512]).hexdigest())")
+out=$("$Q" img io -f qcow2 -c "write -P 1 8M 4k" rb.qcow2 2>&1) && fail "allocation through a bad refcount block"
+echo "$out" | grep -q "Refblock offset.*overlaps metadata" || fail "refblock message: $out"
+[ "$(python3 -c "
+import hashlib; d=open('rb.qcow2','rb').read(); print(hashlib.sha256(d[$l1off:$l1off+512]).hexdigest())")" = "$l1sum" ] \
+    || fail "L1 table overwritten through a bad refcount block"
+echo "ok refcount block over metadata"
+
 # L2 entry pointing past EOF: reads fail cleanly.
 cp good.qcow2 eof.qcow2
 poke eof.qcow2 "$l2" '>Q' "(1 << 63) | (1 << 40)"
