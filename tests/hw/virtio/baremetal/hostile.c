@@ -41,6 +41,7 @@ static struct {
 } vring __attribute__((aligned(4096)));
 
 static Desc itab[64] __attribute__((aligned(16)));
+static Desc bigtab[1024] __attribute__((aligned(16)));
 static Desc itab2[4] __attribute__((aligned(16)));
 static struct { uint32_t type, reserved; uint64_t sector; } hdr;
 static uint8_t data[1024], check[1024];
@@ -482,6 +483,19 @@ static void ring_attacks(void)
     kick(0, 1);
     expect_broken("loop inside an indirect table");
 
+    /* A chain of 1025 segments: one direct header, then a full 1024-entry
+     * indirect table (more than any request may span). */
+    bring_up_ok();
+    for (int i = 0; i < 1024; i++)
+        bigtab[i] = (Desc){ (uintptr_t)&status_byte, 1, (uint16_t)(F_WRITE | (i < 1023 ? F_NEXT : 0)),
+                            (uint16_t)(i + 1) };
+    set_desc(0, &hdr, 16, F_NEXT, 1);
+    set_desc(1, bigtab, sizeof(bigtab), F_INDIRECT, 0);
+    hdr.type = T_IN;
+    hdr.sector = 0;
+    kick(0, 1);
+    expect_broken("chain of 1025 segments");
+
     /* Buffers outside RAM: below it, at an MMIO device, past its end, wrapping. */
     static const struct { uint64_t addr; uint32_t len; const char *what; } bad[] = {
         { 0x1000, 16, "buffer at 0x1000 (not RAM)" },
@@ -539,6 +553,39 @@ static void ring_attacks(void)
     int r = wait_used();
     expect(r == 0 && !(get_status() & S_NEEDS_RESET), "QS/2 zero-length reads in one kick");
     expect_healthy("device healthy after a batch");
+}
+
+/* Reset while requests are in flight: their completions must not land in
+ * the rings of the next session. */
+static void reset_race(void)
+{
+    for (int round = 0; round < 8; round++) {
+        bring_up_ok();
+        hdr.type = T_IN;
+        hdr.sector = 0;
+        for (int i = 0; i < QS; i += 2) {
+            set_desc(i, &hdr, 16, F_NEXT, (uint16_t)(i + 1));
+            set_desc(i + 1, data, 1024, F_WRITE | F_NEXT, 15);
+            vring.avail.ring[i / 2] = (uint16_t)i;
+        }
+        set_desc(15, (void *)&status_byte, 1, F_WRITE, 0);
+        /* 7 requests sharing the status byte: legal, if unkind */
+        fence();
+        avail_idx = 7;
+        vring.avail.idx = avail_idx;
+        notify(0);
+        /* reset at once, before (some of) the reads complete */
+        bring_up_ok();
+        for (volatile int spin = 0; spin < 20000; spin++)
+            ;
+        fence();
+        if (vring.used.idx != 0 || (get_status() & S_NEEDS_RESET)) {
+            expect(0, "stale completions after a reset");
+            return;
+        }
+    }
+    expect(1, "no stale completions after resets with requests in flight");
+    expect_healthy("device healthy after reset races");
 }
 
 static void request_attacks(void)
@@ -728,6 +775,7 @@ int main(void)
     feature_attacks();
     ring_attacks();
     request_attacks();
+    reset_race();
     queue_attacks();
     register_attacks();
     puts_("cases: ");
