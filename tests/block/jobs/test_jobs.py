@@ -501,7 +501,65 @@ def reopen_insert(kind, tmp):
         vm.close()
 
 
-SCENARIOS = [("reopen-insert", reopen_insert), ("throttle", throttle_filter), ("backup-target-full", backup_target_full), ("persistent-bitmaps", persistent_bitmaps), ("bitmap-export", bitmap_export), ("backup-chain", backup_chain),
+def bad_args(kind, tmp):
+    """Every command of this area with missing, mistyped, unknown or absurd
+    arguments answers with an error (never a crash or a hang)."""
+    import random
+    vm, disk, sock = disk_vm(kind, tmp)
+    cmds = {
+        "block-dirty-bitmap-add": {"node": "disk0", "name": "x", "granularity": 65536},
+        "block-dirty-bitmap-remove": {"node": "disk0", "name": "x"},
+        "block-dirty-bitmap-clear": {"node": "disk0", "name": "x"},
+        "block-dirty-bitmap-enable": {"node": "disk0", "name": "x"},
+        "block-dirty-bitmap-disable": {"node": "disk0", "name": "x"},
+        "block-dirty-bitmap-merge": {"node": "disk0", "target": "x", "bitmaps": ["y"]},
+        "blockdev-backup": {"job-id": "j", "device": "disk0", "target": "t", "sync": "full"},
+        "block-export-add": {"type": "nbd", "id": "e", "node-name": "disk0"},
+        "block-export-del": {"id": "e"},
+        "nbd-server-add": {"device": "disk0"},
+        "nbd-server-remove": {"name": "disk0"},
+        "job-cancel": {"id": "j"}, "job-pause": {"id": "j"}, "job-finalize": {"id": "j"},
+        "block-job-cancel": {"device": "j"},
+        "transaction": {"actions": [{"type": "block-dirty-bitmap-add",
+                                     "data": {"node": "disk0", "name": "x"}}]},
+        "object-add": {"qom-type": "throttle-group", "id": "g"},
+        "object-del": {"id": "g"},
+        "blockdev-reopen": {"options": [{"driver": "qcow2", "node-name": "disk0"}]},
+        "block_set_io_throttle": {"id": "x", "bps": 0, "bps_rd": 0, "bps_wr": 0, "iops": 0,
+                                  "iops_rd": 0, "iops_wr": 0},
+    }
+    weird = [None, 0, -1, 2 ** 63 - 1, -2 ** 63, "", "x" * 5000, [], {}, [1, {}],
+             {"a": {"b": []}}, True, 1.5, "\u0000"]
+    rng = random.Random(5)
+    try:
+        for name, good in cmds.items():
+            for _ in range(30):
+                args = dict(good)
+                k = rng.choice(list(args) + ["bogus"])
+                how = rng.randrange(3)
+                if how == 0 and k in args:
+                    del args[k]
+                else:
+                    args[k] = rng.choice(weird)
+                    if k in ("actions", "options") and rng.randrange(2):
+                        args[k] = [{"type": rng.choice(["block-dirty-bitmap-add",
+                                                        "blockdev-backup", "x"]),
+                                    "data": {kk: rng.choice(weird) for kk in
+                                             ("node", "name", "job-id", "device", "sync")}}]
+                try:
+                    vm.cmd(name, **args)
+                except Exception as e:
+                    assert getattr(e, "cls", None) in ("GenericError", "DeviceNotActive",
+                                                       "DeviceNotFound"), (name, args, e)
+            # Still alive and answering.
+            assert vm.cmd("query-status")["status"] in ("running", "prelaunch", "paused")
+        for j in vm.cmd("query-jobs"):
+            vm.cmd("job-cancel", id=j["id"])
+    finally:
+        vm.close()
+
+
+SCENARIOS = [("bad-args", bad_args), ("reopen-insert", reopen_insert), ("throttle", throttle_filter), ("backup-target-full", backup_target_full), ("persistent-bitmaps", persistent_bitmaps), ("bitmap-export", bitmap_export), ("backup-chain", backup_chain),
              ("fleece-sync-none", fleece_sync_none),
              ("fleece-snapshot-access", fleece_snapshot_access)]
 
