@@ -251,8 +251,9 @@ int64_t blk_allocated_size(BlockNode *bs);
 void blk_drain(BlockNode *bs);
 
 /* Asynchronous I/O: returns 0 once queued (cb then runs exactly once, on an
- * I/O thread, possibly before this returns) or a negative errno without
- * calling cb.  iov must stay valid until cb. */
+ * I/O thread, possibly before this returns; a read the page cache satisfies
+ * without waiting may complete inline on the submitting thread) or a
+ * negative errno without calling cb.  iov must stay valid until cb. */
 int blk_aio_preadv(BlockNode *bs, uint64_t off, struct iovec *iov, int niov,
                    BlockCompletionFunc *cb, void *opaque);
 int blk_aio_pwritev(BlockNode *bs, uint64_t off, struct iovec *iov, int niov,

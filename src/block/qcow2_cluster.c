@@ -117,6 +117,9 @@ static int get_l2_for_write(BlockNode *bs, uint64_t goff, uint64_t *l2_off_out)
     uint64_t new_off;
     if (ret == 0)
         ret = qcow2_alloc_clusters(bs, 1, &new_off);
+    if (ret == 0 && qcow2_overlaps_metadata(s, new_off, s->cluster_size))
+        ret = qcow2_signal_corruption(bs, "Allocated L2 table at %#llx overlaps metadata",
+                                      (unsigned long long)new_off);
     if (ret == 0)
         ret = blk_pwrite(bs->file->node, new_off, buf, s->cluster_size);
     if (ret == 0)
@@ -419,6 +422,10 @@ static int write_in_table(BlockNode *bs, uint64_t off, uint64_t bytes, struct io
         uint64_t a = rs > off ? rs : off, b = re < off + bytes ? re : off + bytes;
         iov_to_buf(iov, niov, a - off, buf + (a - rs), b - a);
         ret = qcow2_alloc_clusters(bs, n, &host);
+        /* Refcounts that call metadata free would have us write over it. */
+        if (ret == 0 && qcow2_overlaps_metadata(s, host, n * cs))
+            ret = qcow2_signal_corruption(bs, "Allocated clusters at %#llx overlap metadata",
+                                          (unsigned long long)host);
         if (ret == 0)
             ret = blk_pwrite(bs->file->node, host, buf, n * cs);
         if (ret < 0)

@@ -111,6 +111,24 @@ import hashlib; d=open('rb.qcow2','rb').read(); print(hashlib.sha256(d[$l1off:$l
     || fail "L1 table overwritten through a bad refcount block"
 echo "ok refcount block over metadata"
 
+# Refcounts claiming the L2 table is free: the allocator must not hand it out.
+cp good.qcow2 fr.qcow2
+python3 -c "
+import struct
+f=open('fr.qcow2','r+b'); d=f.read()
+l1=struct.unpack('>Q',d[40:48])[0]; l2=struct.unpack('>Q',d[l1:l1+8])[0] & 0x00fffffffffffe00
+rt=struct.unpack('>Q',d[48:56])[0]; rb=struct.unpack('>Q',d[rt:rt+8])[0]
+f.seek(rb + 2*(l2 >> 16)); f.write(struct.pack('>H',0))"
+l2sum=$(python3 -c "
+import hashlib,struct; d=open('fr.qcow2','rb').read(); l1=struct.unpack('>Q',d[40:48])[0]
+l2=struct.unpack('>Q',d[l1:l1+8])[0] & 0x00fffffffffffe00; print(hashlib.sha256(d[l2:l2+65536]).hexdigest())")
+"$Q" img io -f qcow2 -c "write -P 7 8M 64k" fr.qcow2 >/dev/null 2>&1 || true
+[ "$(python3 -c "
+import hashlib,struct; d=open('fr.qcow2','rb').read(); l1=struct.unpack('>Q',d[40:48])[0]
+l2=struct.unpack('>Q',d[l1:l1+8])[0] & 0x00fffffffffffe00; print(hashlib.sha256(d[l2:l2+65536]).hexdigest())")" = "$l2sum" ] \
+    || fail "L2 table overwritten after its refcount was zeroed"
+echo "ok allocation never lands on metadata"
+
 # L2 entry pointing past EOF: reads fail cleanly.
 cp good.qcow2 eof.qcow2
 poke eof.qcow2 "$l2" '>Q' "(1 << 63) | (1 << 40)"
