@@ -184,3 +184,127 @@ static int transaction(json_object *args, json_object **ret)
 static const QmpCommand cmd_transaction = { "transaction", "actions:a,?properties:o",
                                             transaction, false };
 QMP_COMMAND_REGISTER(cmd_transaction)
+
+/* ---- blockdev-snapshot-sync: a new qcow2 overlay whose backing is the
+ * node takes the node's place for all its users (a transaction action too). */
+#include <stdlib.h>
+#include <unistd.h>
+
+typedef struct SnapState {
+    BlockNode *src, *overlay;
+    char *file;
+    bool created;
+} SnapState;
+
+static const char *jstr(json_object *a, const char *k)
+{
+    json_object *v;
+    return json_object_object_get_ex(a, k, &v) ? json_object_get_string(v) : NULL;
+}
+
+static int snap_prepare(json_object *a, void **st)
+{
+    const char *dev = jstr(a, "device"), *nn = jstr(a, "node-name");
+    const char *file = jstr(a, "snapshot-file"), *sname = jstr(a, "snapshot-node-name");
+    const char *fmt = jstr(a, "format"), *mode = jstr(a, "mode");
+    BlockNode *src = nn ? blk_find_node(nn) : dev ? blk_lookup_bs(dev) : NULL;
+    if (!src)
+        return err_set(ENOENT, "Cannot find device='%s' nor node-name='%s'", dev ? dev : "",
+                       nn ? nn : "");
+    for (BlockChild *c = src->parents; c; c = c->next_parent)
+        if (c->role == BLK_ROLE_BACKING)
+            return err_set(EBUSY, "Node '%s' is busy: node is used as backing hd of '%s'",
+                           src->node_name, c->parent->node_name);
+    if (sname && blk_find_node(sname))
+        return err_set(EEXIST, "New overlay node-name already in use");
+    if (fmt && strcmp(fmt, "qcow2"))
+        return err_set(ENOTSUP, "quail creates qcow2 overlays only, not '%s'", fmt);
+    bool existing = mode && !strcmp(mode, "existing");
+    if (mode && !existing && strcmp(mode, "absolute-paths"))
+        return err_set(EINVAL, "Parameter 'mode' does not accept value '%s'", mode);
+    SnapState *s = calloc(1, sizeof(*s));
+    if (!s || !(s->file = strdup(file))) {
+        free(s);
+        return err_set(ENOMEM, "out of memory");
+    }
+    *st = s;
+    s->src = src;
+    int ret;
+    if (!existing) {
+        int64_t len = blk_getlength(src);
+        if (len < 0)
+            return (int)len;
+        BlockCreateOpts o = { .size = (uint64_t)len, .backing_file = src->filename,
+                              .backing_fmt = src->drv->name };
+        if ((ret = blk_create("qcow2", file, &o)) < 0)
+            return ret;
+        s->created = true;
+    }
+    json_object *o = json_object_new_object(), *f = json_object_new_object();
+    json_object_object_add(f, "driver", json_object_new_string("file"));
+    json_object_object_add(f, "filename", json_object_new_string(file));
+    json_object_object_add(o, "driver", json_object_new_string("qcow2"));
+    if (sname)
+        json_object_object_add(o, "node-name", json_object_new_string(sname));
+    json_object_object_add(o, "file", f);
+    json_object_object_add(o, "backing", json_object_new_string(src->node_name));
+    ret = blk_open(o, BLK_O_RDWR, &s->overlay);
+    json_object_put(o);
+    if (ret < 0) {
+        s->overlay = NULL;
+        return ret;
+    }
+    s->overlay->monitor_owned = true;
+    return blk_replace_node(src, s->overlay);
+}
+
+static void snap_abort(void *st)
+{
+    SnapState *s = st;
+    if (s->overlay) {
+        blk_replace_node(s->overlay, s->src);
+        s->overlay->monitor_owned = false;
+        blk_unref(s->overlay);
+        s->overlay = NULL;
+    }
+    if (s->created)
+        unlink(s->file);
+}
+
+static void snap_clean(void *st)
+{
+    SnapState *s = st;
+    free(s->file);
+    free(s);
+}
+
+/* Cleans up a failed prepare too (the transaction calls clean only). */
+static int snap_prepare_checked(json_object *a, void **st)
+{
+    int ret = snap_prepare(a, st);
+    if (ret < 0 && *st) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        snap_abort(*st);
+        err_set(-ret, "%s", msg);
+    }
+    return ret;
+}
+
+static const TxnAction act_snapshot = {
+    "blockdev-snapshot-sync",
+    "?device:s,?node-name:s,snapshot-file:s,?snapshot-node-name:s,?format:s,?mode:s",
+    snap_prepare_checked, NULL, snap_abort, snap_clean };
+TXN_ACTION_REGISTER(act_snapshot)
+
+static int snapshot_sync(json_object *args, json_object **ret)
+{
+    *ret = NULL;
+    if (txn_run_single(&act_snapshot, args) < 0)
+        return qmp_error(QMP_ERR_GENERIC, "%s", err_msg());
+    return 0;
+}
+static const QmpCommand cmd_snapshot = { "blockdev-snapshot-sync",
+    "?device:s,?node-name:s,snapshot-file:s,?snapshot-node-name:s,?format:s,?mode:s",
+    snapshot_sync, false };
+QMP_COMMAND_REGISTER(cmd_snapshot)

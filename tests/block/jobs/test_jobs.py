@@ -559,7 +559,49 @@ def bad_args(kind, tmp):
         vm.close()
 
 
-SCENARIOS = [("bad-args", bad_args), ("reopen-insert", reopen_insert), ("throttle", throttle_filter), ("backup-target-full", backup_target_full), ("persistent-bitmaps", persistent_bitmaps), ("bitmap-export", bitmap_export), ("backup-chain", backup_chain),
+def snapshot_sync(kind, tmp):
+    """blockdev-snapshot-sync in a transaction: users move onto the new
+    overlay, the base keeps the old data; a failing transaction leaves no
+    overlay behind."""
+    vm, disk, sock = disk_vm(kind, tmp)
+    s1, s2 = os.path.join(tmp, "s1.qcow2"), os.path.join(tmp, "s2.qcow2")
+    try:
+        w = write_export(vm, sock)
+        qemu_io(w, "write -P 0x11 0 1M")
+        cls, desc = vm.error("transaction", actions=[
+            {"type": "blockdev-snapshot-sync", "data": {"node-name": "disk0",
+                                                        "snapshot-file": s2,
+                                                        "snapshot-node-name": "s2"}},
+            {"type": "block-dirty-bitmap-add", "data": {"node": "nope", "name": "x"}}])
+        assert desc == "Cannot find device='nope' nor node-name='nope'", desc
+        assert vm.node("s2") is None
+        vm.cmd("transaction", actions=[
+            {"type": "blockdev-snapshot-sync", "data": {"node-name": "disk0",
+                                                        "snapshot-file": s1,
+                                                        "snapshot-node-name": "s1",
+                                                        "format": "qcow2"}},
+            {"type": "block-dirty-bitmap-add", "data": {"node": "disk0", "name": "b"}}])
+        assert vm.error("blockdev-snapshot-sync", **{"node-name": "disk0"},
+                        **{"snapshot-file": s2})[1] == \
+            "Node 'disk0' is busy: node is used as backing hd of 's1'"
+        qemu_io(w, "write -P 0x22 512k 1M")
+        assert vm.cmd("query-block-exports")[0]["node-name"] == "s1"
+        n = vm.node("s1")
+        assert n["drv"] == "qcow2" and n["backing_file"] == disk, n
+        qemu_io(w, "read -P 0x11 0 512k", "read -P 0x22 512k 1M", read_only=True)
+        drop_export(vm, "w")
+    finally:
+        vm.close()
+    r = subprocess.run(["qemu-io", "-f", "qcow2", "-r", "-c", "read -P 0x11 0 1M", disk],
+                       capture_output=True, text=True)
+    assert "verification failed" not in r.stdout and r.returncode == 0, r.stdout
+    r = subprocess.run(["qemu-img", "info", "--output=json", s1], capture_output=True,
+                       text=True, check=True)
+    import json
+    assert json.loads(r.stdout)["backing-filename"] == disk, r.stdout
+
+
+SCENARIOS = [("snapshot-sync", snapshot_sync), ("bad-args", bad_args), ("reopen-insert", reopen_insert), ("throttle", throttle_filter), ("backup-target-full", backup_target_full), ("persistent-bitmaps", persistent_bitmaps), ("bitmap-export", bitmap_export), ("backup-chain", backup_chain),
              ("fleece-sync-none", fleece_sync_none),
              ("fleece-snapshot-access", fleece_snapshot_access)]
 
