@@ -193,11 +193,13 @@ static int verb_error(Job *j, const char *verb)
 
 int job_user_pause(Job *j)
 {
-    if (j->status != JOB_RUNNING && j->status != JOB_READY && j->status != JOB_CREATED)
+    if (j->status != JOB_RUNNING && j->status != JOB_READY && j->status != JOB_CREATED &&
+        j->status != JOB_PAUSED && j->status != JOB_STANDBY)
         return verb_error(j, "pause");
     if (j->paused_by_user)
-        return err_set(EINVAL, "Job '%s' is already paused", j->id);
+        return err_set(EINVAL, "Job is already paused");
     j->paused_by_user = j->pause_requested = true;
+    pthread_cond_broadcast(&cond);      /* a sleeping job reports "paused" */
     return 0;
 }
 

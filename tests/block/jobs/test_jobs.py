@@ -206,6 +206,16 @@ def fleece_sync_none(kind, tmp):
         bj = vm.cmd("query-block-jobs")
         assert len(bj) == 1 and bj[0]["device"] == "jf" and bj[0]["type"] == "backup", bj
         assert vm.node("flt")["drv"] == "copy-before-write"
+        vm.cmd("job-pause", id="jf")
+        vm.event("JOB_STATUS_CHANGE", lambda d: d["id"] == "jf" and d["status"] == "paused")
+        bj = vm.cmd("query-block-jobs")[0]
+        assert bj["paused"] is True and bj["status"] == "paused", bj
+        assert vm.error("job-pause", id="jf") == ("GenericError", "Job is already paused")
+        assert vm.error("job-complete", id="jf") == (
+            "GenericError", "Job 'jf' in state 'paused' cannot accept command verb 'complete'")
+        vm.cmd("job-resume", id="jf")
+        vm.event("JOB_STATUS_CHANGE", lambda d: d["id"] == "jf" and d["status"] == "running")
+        assert vm.error("job-complete", id="jf")[0] == "GenericError"
         vm.cmd("block-export-add", type="nbd", id="fe", **{"node-name": "ss"}, name="fe")
         qemu_io(w, *PATTERN_B)
         state_b = read_all(w, SIZE)
