@@ -233,7 +233,7 @@ mkfifo ctl
 qemu-io lock.qcow2 < ctl > qio.out 2>&1 & qpid=$!
 exec 9>ctl
 echo "write -P 1 0 4k" >&9
-for _ in $(seq 100); do grep -q "wrote" qio.out 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q "wrote" qio.out 2>/dev/null && break; sleep 0.1; done
 grep -q wrote qio.out || fail "qemu-io did not start"
 out=$("$Q" img io lock.qcow2 -c "write -P 2 0 4k" 2>&1) && fail "quail wrote an image qemu-io holds"
 echo "$out" | grep -q 'Failed to get "write" lock' || fail "lock message: $out"
@@ -245,7 +245,7 @@ rm ctl; mkfifo ctl
 exec 9>ctl
 echo "write -P 3 0 4k" >&9
 echo "wait" >&9
-for _ in $(seq 100); do grep -q "waiting" qio.out 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q "waiting" qio.out 2>/dev/null && break; sleep 0.1; done
 grep -q waiting qio.out || fail "quail img io did not start"
 out=$(qemu-io -c "write -P 4 0 4k" lock.qcow2 2>&1) && fail "qemu-io wrote an image quail holds"
 echo "$out" | grep -q 'Failed to get "write" lock' || fail "qemu lock message: $out"
