@@ -17,11 +17,12 @@ static const struct {
     { "create", img_create_main, "create [-f fmt] [-o options] [-b backing [-F fmt]] file [size]" },
     { "info", img_info_main, "info [-f fmt] [--output=human|json] [--backing-chain] [-U] file" },
     { "check", img_check_main, "check [-f fmt] [-r leaks|all] [--output=human|json] [-q] file" },
-    { "convert", img_convert_main, "convert [-f fmt] [-O fmt] [-o options] [-n] [-U] src dst" },
+    { "convert", img_convert_main, "convert [-f fmt] [-O fmt] [-o options] [-c] [-n] [-U] src dst" },
     { "map", img_map_main, "map [-f fmt] [--output=human|json] file" },
-    { "resize", img_resize_main, "resize [-f fmt] [--shrink] file [+|-]size" },
+    { "resize", img_resize_main, "resize [-f fmt] [-q] [--shrink] file [+|-]size" },
     { "compare", img_compare_main, "compare [-f fmt] [-F fmt] [-s] file1 file2" },
-    { "io", img_io_main, "io [-f fmt] [-r] [-c command]... file   (read/write/discard/zero/flush/aio-write/aio-read)" },
+    { "io", img_io_main, "io [-f fmt] [-r|-U] [--image-opts] [-c command]... file\n"
+      "      (read/write [-P pat] [-z [-u]]/discard/flush/aio-read/aio-write/wait; stdin without -c)" },
 };
 #define NCMD (sizeof(commands) / sizeof(commands[0]))
 
