@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static void full_backing(const char *filename, const char *backing, char *out, size_t cap)
@@ -150,7 +151,25 @@ int img_info_main(int argc, char **argv)
     char *filename = strdup(argv[optind]);
     char *cur_fmt = fmt ? strdup(fmt) : NULL;
     int status = 0;
+    struct { dev_t dev; ino_t ino; } seen[64];
     for (int depth = 0; filename && depth < 64; depth++) {
+        struct stat st;
+        if (stat(filename, &st) == 0) {
+            for (int i = 0; i < depth; i++) {
+                if (seen[i].dev == st.st_dev && seen[i].ino == st.st_ino) {
+                    img_err("Backing file '%s' creates an infinite loop.", filename);
+                    status = 1;
+                    break;
+                }
+            }
+            seen[depth].dev = st.st_dev;
+            seen[depth].ino = st.st_ino;
+        } else {
+            seen[depth].dev = 0;
+            seen[depth].ino = 0;
+        }
+        if (status)
+            break;
         BlockNode *bs;
         int flags = BLK_O_NO_BACKING | (force_share ? BLK_O_FORCE_SHARE : 0);
         if (img_open(filename, cur_fmt, flags, &bs) < 0) {

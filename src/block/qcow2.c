@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int qcow2_probe(const uint8_t *buf, size_t len)
 {
@@ -117,6 +118,23 @@ static int read_l1(BlockNode *bs)
     return 0;
 }
 
+static _Thread_local int backing_depth;
+/* Images (device, inode) of the chain being opened on this thread, so a
+ * backing file that leads back into the chain is refused with a clear
+ * message instead of recursing. */
+static _Thread_local struct { dev_t dev; ino_t ino; } chain_ids[33];
+
+static bool in_open_chain(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return false;
+    for (int i = 0; i < backing_depth && i < 33; i++)
+        if (chain_ids[i].dev == st.st_dev && chain_ids[i].ino == st.st_ino)
+            return true;
+    return false;
+}
+
 static int open_backing(BlockNode *bs, json_object *opts, int flags)
 {
     json_object *v;
@@ -137,6 +155,8 @@ static int open_backing(BlockNode *bs, json_object *opts, int flags)
         snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - bs->filename), bs->filename,
                  bs->backing_file);
     }
+    if (in_open_chain(path))
+        return err_set(ELOOP, "Backing file '%s' creates an infinite loop", path);
     const char *fmt = bs->backing_fmt[0] ? bs->backing_fmt : NULL;
     if (!fmt) {
         int ret = blk_probe_format(path, &fmt);
@@ -166,7 +186,7 @@ static int open_backing(BlockNode *bs, json_object *opts, int flags)
     return 0;
 }
 
-static _Thread_local int backing_depth;
+
 
 #define BME_FLAG_IN_USE 1u
 
@@ -259,6 +279,14 @@ static int qcow2_open(BlockNode *bs, json_object *opts, int flags)
 
     if (backing_depth >= 32)
         return err_set(ELOOP, "backing chain too deep");
+    struct stat st;
+    if (stat(bs->filename, &st) == 0) {
+        chain_ids[backing_depth].dev = st.st_dev;
+        chain_ids[backing_depth].ino = st.st_ino;
+    } else {
+        chain_ids[backing_depth].dev = 0;
+        chain_ids[backing_depth].ino = 0;
+    }
     backing_depth++;
     ret = open_backing(bs, opts, flags);
     backing_depth--;

@@ -129,6 +129,15 @@ l2=struct.unpack('>Q',d[l1:l1+8])[0] & 0x00fffffffffffe00; print(hashlib.sha256(
     || fail "L2 table overwritten after its refcount was zeroed"
 echo "ok allocation never lands on metadata"
 
+# Backing chains that loop back are refused with a clear message.
+qemu-img create -q -f qcow2 -u -b loop2.qcow2 -F qcow2 loop1.qcow2 1M
+qemu-img create -q -f qcow2 -u -b loop1.qcow2 -F qcow2 loop2.qcow2 1M
+out=$("$Q" img io -r loop1.qcow2 -c "read 0 512" 2>&1) && fail "opened a looping chain"
+echo "$out" | grep -q "Backing file 'loop1.qcow2' creates an infinite loop" || fail "loop message: $out"
+out=$("$Q" img info --backing-chain loop1.qcow2 2>&1) && fail "info of a looping chain"
+echo "$out" | grep -q "creates an infinite loop" || fail "info loop message: $out"
+echo "ok backing loops"
+
 # L2 entry pointing past EOF: reads fail cleanly.
 cp good.qcow2 eof.qcow2
 poke eof.qcow2 "$l2" '>Q' "(1 << 63) | (1 << 40)"
