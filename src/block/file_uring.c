@@ -127,6 +127,17 @@ int file_aio_submit(BlockNode *bs, BlockAIO *req)
      * read-modify-write must not race a direct write to the same block. */
     if (req->niov > 1024 || s->direct)
         return -ENOTSUP;
+    /* A read the page cache can satisfy completes here: io_uring would copy
+     * it inline on this thread anyway, and then wake the completion thread
+     * just to report it.  That hand-off was about a quarter of a guest 4 KiB
+     * read's device time.  On a miss (EAGAIN or short) io_uring reads it. */
+    if (req->op == BLK_AIO_READ) {
+        ssize_t r = preadv2(s->fd, req->iov, req->niov, (off_t)req->offset, RWF_NOWAIT);
+        if (r >= 0 && (uint64_t)r == req->bytes) {
+            blk_aio_complete(req, 0);
+            return 0;
+        }
+    }
     pthread_mutex_lock(&u->lock);
     struct io_uring_sqe *sqe = NULL;
     if (u->inflight < RING_ENTRIES)
