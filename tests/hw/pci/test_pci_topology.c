@@ -450,6 +450,57 @@ static void bridge_hotplug(void **state)
     assert_int_equal(cr(5, 2, 0, 4), 0xffffffff);
 }
 
+/* Every size at every offset of every function type, with all-ones, zero
+ * and varying values, directly (unaligned too) and through ECAM; then the
+ * hierarchy must still route and reset, and teardown must not leak. */
+static void config_sweep(void **state)
+{
+    const char *ids[] = { "rp1", "br1", "rng1", "rp2", "rng2", "rp3" };
+    PciHost *h = pci_host_get(m);
+    uint32_t x = 0x12345678;
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        /* A fresh machine per function: a sweep of a port or the bridge
+         * ejects what is below it (slot power off). */
+        teardown(state);
+        setup(state);
+        h = pci_host_get(m);
+        number_buses();
+        PciDevice *d = pci_host_find_device(h, ids[i]);
+        assert_non_null(d);
+        int writes = 0;
+        for (uint32_t off = 0; off < PCI_CONFIG_SIZE; off++) {
+            for (unsigned size = 1; size <= 4; size *= 2) {
+                x = x * 1103515245u + 12345u;
+                uint32_t vals[3] = { 0xffffffffu, 0, x };
+                for (int v = 0; v < 3; v++) {
+                    pthread_mutex_lock(&m->bus.io_lock);
+                    if (pci_host_find_device(h, ids[i]) == d) {
+                        pci_config_write(d, off, size, vals[v]);
+                        (void)pci_config_read(d, off, size);
+                        writes++;
+                    }
+                    pthread_mutex_unlock(&m->bus.io_lock);
+                }
+            }
+        }
+        /* Functions stay in place under their own writes (only a slot
+         * write to a port ejects what is below the port). */
+        assert_int_equal(writes, PCI_CONFIG_SIZE * 3 * 3);
+    }
+    /* Through ECAM on every bus number the sweep may have set up. */
+    for (unsigned bus = 0; bus < 8; bus++)
+        for (unsigned dev = 0; dev < 4; dev++)
+            for (uint32_t off = 0; off < PCI_CONFIG_SIZE; off += 4) {
+                x = x * 1103515245u + 12345u;
+                bus_write(&m->bus, ECAM(bus, dev, 0, off), 4, x);
+                uint64_t v;
+                bus_read(&m->bus, ECAM(bus, dev, 0, off), 4, &v);
+            }
+    virt_reset(m);
+    number_buses();
+    assert_int_equal(cr(0, 1, 0, 4), 0x000c1b36);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -459,6 +510,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(qmp_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(shpc_hotplug, setup, teardown),
         cmocka_unit_test_setup_teardown(bridge_hotplug, setup, teardown),
+        cmocka_unit_test_setup_teardown(config_sweep, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
