@@ -251,6 +251,10 @@ static int device_add(json_object *args, json_object **ret)
     const char *busname = jbus ? json_object_get_string(jbus) : "pcie.0";
     if (!device_type_find(driver))
         return qmp_error(QMP_ERR_GENERIC, "'%s' is not a valid device model name", driver);
+    /* Only PCI functions can be plugged at run time (a virtio-mmio slot or
+     * a board device could not be taken back out). */
+    if (!strstr(driver, "pci"))
+        return qmp_error(QMP_ERR_GENERIC, "Parameter 'driver' expects pluggable device type");
     char spec[1024];
     int r = args_to_spec(args, spec, sizeof(spec));
     if (r < 0)

@@ -310,6 +310,8 @@ static void qmp_errors(void **state)
                  "\"id\":\"x\",\"bus\":\"nope\"}}", "GenericError", "Bus 'nope' not found");
     expect_error("{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"no-such\"}}",
                  "GenericError", "not a valid device model name");
+    expect_error("{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"virtio-rng-device\","
+                 "\"bus\":\"rp3\"}}", "GenericError", "pluggable device type");
     expect_error("{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"virtio-rng-pci\","
                  "\"id\":\"rng1\",\"bus\":\"rp3\"}}", "GenericError", "Duplicate device ID");
     /* A slot below a root port other than 0, then a bad property: rolled back. */
