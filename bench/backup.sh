@@ -57,45 +57,41 @@ for _ in $(seq 100); do [ -S "$T/qmp.sock" ] && break; sleep 0.1; done
 qmp() { "$quail" backup qmp "$T/qmp.sock" "$@"; }
 
 declare -A rate
-# quail: full backups into a fresh repository each time (no dedup help), once
-# on the same file system as the disk and once in /dev/shm, where fsync is
-# free: the difference is the repository's durability cost, not the data path.
-quail_rate() { # REPODIR
-    for r in $(seq "$reps"); do
-        rm -rf "$1"; mkdir "$1"; "$quail" backup init "$1" >/dev/null
-        t0=$(now)
-        TMPDIR=$T "$quail" backup run --qmp "$T/qmp.sock" --full "$1" >/dev/null || { echo "quail backup failed" >&2; exit 1; }
-        t1=$(now)
-        echo "$data / ($t1 - $t0)" | bc -l
-    done | median
-}
-rate[quail]=$(quail_rate "$T/repo")
-rm -rf "$T/repo"
-shm=""
-if [ -d /dev/shm ] && [ -w /dev/shm ]; then
-    shm=$(mktemp -d /dev/shm/quail-bench-repo.XXXXXX)
-    rate[quailshm]=$(quail_rate "$shm/repo")
-    rm -rf "$shm"
-fi
-
-# The same disk through QEMU's NBD server, read-only (the VM is idle).
-qmp nbd-server-start "{\"addr\":{\"type\":\"unix\",\"data\":{\"path\":\"$T/nbd.sock\"}}}" >/dev/null
-qmp block-export-add '{"type":"nbd","id":"bench","node-name":"d0n","name":"d0","writable":false}' >/dev/null
+# The tools take turns within each round (not all reps of one tool, then the
+# next), so a busy shared machine slows every tool alike.  quail does full
+# backups into a fresh repository each time (no dedup help), once on the same
+# file system as the disk and once in /dev/shm, where syncing is free: the
+# difference is the repository's durability cost, not the data path.
 url="nbd+unix:///d0?socket=$T/nbd.sock"
+quail_once() { # REPODIR
+    rm -rf "$1"; mkdir "$1"; "$quail" backup init "$1" >/dev/null
+    t0=$(now)
+    TMPDIR=$T "$quail" backup run --qmp "$T/qmp.sock" --full "$1" >/dev/null || { echo "quail backup failed" >&2; exit 1; }
+    t1=$(now)
+    echo "$data / ($t1 - $t0)" | bc -l
+    rm -rf "$1"
+}
+shm=""
+[ -d /dev/shm ] && [ -w /dev/shm ] && shm=$(mktemp -d /dev/shm/quail-bench-repo.XXXXXX)
 for r in $(seq "$reps"); do
+    quail_once "$T/repo" >>"$T/quail.rates"
+    [ -n "$shm" ] && quail_once "$shm/repo" >>"$T/quailshm.rates"
+    # The same disk through QEMU's NBD server, read-only (the VM is idle).
+    qmp nbd-server-start "{\"addr\":{\"type\":\"unix\",\"data\":{\"path\":\"$T/nbd.sock\"}}}" >/dev/null
+    qmp block-export-add '{"type":"nbd","id":"bench","node-name":"d0n","name":"d0","writable":false}' >/dev/null
     rm -f "$T/out.qcow2"; t0=$(now)
     qemu-img convert -f raw -O qcow2 "$url" "$T/out.qcow2" || exit 1
-    t1=$(now); echo "$data / ($t1 - $t0)" | bc -l
-done | median >"$T/convert.rate"
-rate[convert]=$(cat "$T/convert.rate")
-for r in $(seq "$reps"); do
+    t1=$(now); echo "$data / ($t1 - $t0)" | bc -l >>"$T/convert.rates"
     rm -f "$T/out.raw"; t0=$(now)
     nbdcopy "$url" "$T/out.raw" || exit 1
-    t1=$(now); echo "$data / ($t1 - $t0)" | bc -l
-done | median >"$T/nbdcopy.rate"
-rate[nbdcopy]=$(cat "$T/nbdcopy.rate")
-qmp block-export-del '{"id":"bench"}' >/dev/null; qmp nbd-server-stop >/dev/null
-rm -f "$T/out.qcow2" "$T/out.raw"
+    t1=$(now); echo "$data / ($t1 - $t0)" | bc -l >>"$T/nbdcopy.rates"
+    qmp block-export-del '{"id":"bench"}' >/dev/null; qmp nbd-server-stop >/dev/null
+    rm -f "$T/out.qcow2" "$T/out.raw"
+done
+for k in quail quailshm convert nbdcopy; do
+    [ -s "$T/$k.rates" ] && rate[$k]=$(median <"$T/$k.rates")
+done
+[ -n "$shm" ] && rm -rf "$shm"
 
 # virtnbdbackup drives the same QEMU machinery through libvirt, so the VM must
 # be a libvirt domain: stop our QEMU and start one on the same image.

@@ -37,31 +37,69 @@ static uint32_t get32(const uint8_t *p)
     return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-int chunk_encode(const void *data, size_t len, void **out, size_t *out_len)
+void chunk_coder_free(ChunkCoder *c)
+{
+    ZSTD_freeCCtx(c->cctx);
+    free(c->out);
+    c->cctx = NULL;
+    c->out = NULL;
+    c->cap = 0;
+}
+
+int chunk_encode_with(ChunkCoder *c, const void *data, size_t len,
+                      uint8_t hdr[CHUNK_HEADER_LEN], const void **payload, size_t *plen)
 {
     if (len > REPO_MAX_CHUNK_SIZE)
         return err_set(EINVAL, "chunk of %zu bytes is too large", len);
-    size_t bound = ZSTD_compressBound(len);
-    uint8_t *buf = malloc(CHUNK_HEADER_LEN + (bound > len ? bound : len));
-    if (!buf)
+    if (!c->cctx && !(c->cctx = ZSTD_createCCtx()))
         return err_set(ENOMEM, "out of memory");
-    size_t clen = ZSTD_compress(buf + CHUNK_HEADER_LEN, bound, data, len, 3);
+    /* Output beyond len is useless (stored as is then), so the buffer is len
+     * long and zstd gives up early on incompressible data. */
+    if (c->cap < len) {
+        void *p = realloc(c->out, len ? len : 1);
+        if (!p)
+            return err_set(ENOMEM, "out of memory");
+        c->out = p;
+        c->cap = len;
+    }
+    size_t clen = ZSTD_compressCCtx(c->cctx, c->out, len, data, len, CHUNK_ZSTD_LEVEL);
     uint8_t codec = CHUNK_CODEC_ZSTD;
     if (ZSTD_isError(clen) || clen >= len) {
         /* Incompressible data is stored as is: smaller and faster to read. */
-        memcpy(buf + CHUNK_HEADER_LEN, data, len);
+        *payload = data;
         clen = len;
         codec = CHUNK_CODEC_NONE;
+    } else {
+        *payload = c->out;
     }
-    memcpy(buf, CHUNK_MAGIC, 4);
-    buf[4] = 1;
-    buf[5] = codec;
-    buf[6] = buf[7] = 0;
-    put32(buf + 8, (uint32_t)len);
-    put32(buf + 12, (uint32_t)clen);
-    *out = buf;
-    *out_len = CHUNK_HEADER_LEN + clen;
+    memcpy(hdr, CHUNK_MAGIC, 4);
+    hdr[4] = 1;
+    hdr[5] = codec;
+    hdr[6] = hdr[7] = 0;
+    put32(hdr + 8, (uint32_t)len);
+    put32(hdr + 12, (uint32_t)clen);
+    *plen = clen;
     return 0;
+}
+
+int chunk_encode(const void *data, size_t len, void **out, size_t *out_len)
+{
+    ChunkCoder c = { 0 };
+    uint8_t hdr[CHUNK_HEADER_LEN];
+    const void *payload;
+    size_t plen;
+    int ret = chunk_encode_with(&c, data, len, hdr, &payload, &plen);
+    uint8_t *buf = ret < 0 ? NULL : malloc(CHUNK_HEADER_LEN + plen);
+    if (ret == 0 && !buf)
+        ret = err_set(ENOMEM, "out of memory");
+    if (ret == 0) {
+        memcpy(buf, hdr, CHUNK_HEADER_LEN);
+        memcpy(buf + CHUNK_HEADER_LEN, payload, plen);
+        *out = buf;
+        *out_len = CHUNK_HEADER_LEN + plen;
+    }
+    chunk_coder_free(&c);
+    return ret;
 }
 
 int chunk_decode(const void *enc, size_t enc_len, const uint8_t hash[REPO_HASH_LEN],

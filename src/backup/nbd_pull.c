@@ -177,22 +177,10 @@ uint64_t nbd_pull_size(const NbdPull *p)
 }
 
 typedef struct Slot {
-    uint8_t *buf;
+    void *buf;
     uint64_t off, len;
     int64_t cookie;
 } Slot;
-
-static int put_piece(NbdPull *p, DiskWriter *dw, Slot *s)
-{
-    for (uint64_t o = 0; o < s->len; o += p->chunk) {
-        size_t clen = s->len - o < p->chunk ? (size_t)(s->len - o) : p->chunk;
-        int ret = disk_put_chunk(dw, s->off + o, s->buf + o, clen);
-        if (ret < 0)
-            return ret;
-        p->st.chunks_read++;
-    }
-    return 0;
-}
 
 static int wait_slot(NbdPull *p, Slot *s)
 {
@@ -207,32 +195,33 @@ static int wait_slot(NbdPull *p, Slot *s)
     }
 }
 
+static bool wanted(const NbdPull *p, uint64_t i)
+{
+    return p->bitmap_ctx ? (p->state[i] & CH_DIRTY) : (p->state[i] & CH_NONZERO);
+}
+
+/* Reads go straight into the writer's chunk buffers, which are handed to its
+ * worker threads as they complete (in order); the reader keeps READ_DEPTH
+ * requests in flight while buffers are free. */
 int nbd_pull_run(NbdPull *p, DiskWriter *dw, PullProgress progress, void *opaque,
                  volatile sig_atomic_t *stop)
 {
     uint64_t piece = p->chunk > READ_PIECE ? p->chunk : READ_PIECE;
     Slot slots[READ_DEPTH] = { 0 };
     int ret = 0, head = 0, inflight = 0;
-    for (int i = 0; i < READ_DEPTH; i++)
-        if (!(slots[i].buf = malloc(piece))) {
-            ret = err_set(ENOMEM, "out of memory");
-            goto out;
-        }
     uint64_t i = 0;
     while (i < p->nchunks || inflight) {
         if (stop && *stop) {
             ret = err_set(EINTR, "interrupted");
             goto out;
         }
-        /* Dirty chunks that are zero now (discarded) need no read. */
         while (i < p->nchunks && inflight < READ_DEPTH) {
-            uint8_t st = p->state[i];
-            bool want = p->bitmap_ctx ? (st & CH_DIRTY) : (st & CH_NONZERO);
-            if (!want) {
+            if (!wanted(p, i)) {
                 i++;
                 continue;
             }
-            if (!(st & CH_NONZERO)) {
+            /* Dirty chunks that are zero now (discarded) need no read. */
+            if (!(p->state[i] & CH_NONZERO)) {
                 uint64_t off = i * p->chunk;
                 uint64_t len = p->size - off < p->chunk ? p->size - off : p->chunk;
                 if ((ret = disk_mark_zero(dw, off, len)) < 0)
@@ -242,26 +231,34 @@ int nbd_pull_run(NbdPull *p, DiskWriter *dw, PullProgress progress, void *opaque
                 continue;
             }
             /* Coalesce a run of chunks to read into one request. */
-            uint64_t first = i, n = 0;
-            while (i < p->nchunks && (n + 1) * p->chunk <= piece) {
-                uint8_t s2 = p->state[i];
-                bool w2 = p->bitmap_ctx ? (s2 & CH_DIRTY) : (s2 & CH_NONZERO);
-                if (!w2 || !(s2 & CH_NONZERO))
-                    break;
-                i++;
+            uint64_t end = i, n = 0;
+            while (end < p->nchunks && (n + 1) * p->chunk <= piece && wanted(p, end) &&
+                   (p->state[end] & CH_NONZERO)) {
+                end++;
                 n++;
             }
             Slot *s = &slots[(head + inflight) % READ_DEPTH];
-            s->off = first * p->chunk;
+            /* Block for a buffer only when nothing is in flight to wait for. */
+            ret = disk_get_buffer(dw, piece, inflight == 0, &s->buf);
+            if (ret == -EAGAIN) {
+                ret = 0;
+                break;
+            }
+            if (ret < 0)
+                goto out;
+            s->off = i * p->chunk;
             s->len = n * p->chunk;
             if (s->off + s->len > p->size)
                 s->len = p->size - s->off;
             s->cookie = nbd_aio_pread(p->h, s->buf, s->len, s->off, NBD_NULL_COMPLETION, 0);
             if (s->cookie == -1) {
                 ret = nbd_fail("read");
+                disk_release_buffer(dw, s->buf);
+                s->buf = NULL;
                 goto out;
             }
             inflight++;
+            i = end;
         }
         if (!inflight)
             continue;
@@ -271,20 +268,24 @@ int nbd_pull_run(NbdPull *p, DiskWriter *dw, PullProgress progress, void *opaque
         head = (head + 1) % READ_DEPTH;
         inflight--;
         p->st.bytes_read += s->len;
-        if ((ret = put_piece(p, dw, s)) < 0)
+        p->st.chunks_read += (s->len + p->chunk - 1) / p->chunk;
+        ret = disk_put_buffer(dw, s->off, s->buf, s->len);
+        s->buf = NULL;
+        if (ret < 0)
             goto out;
         if (progress)
             progress(opaque, p->st.bytes_read);
     }
+    ret = disk_writer_drain(dw);
 out:
     /* Requests still in flight write into our buffers: let them land first. */
     while (inflight > 0) {
         wait_slot(p, &slots[head]);
+        disk_release_buffer(dw, slots[head].buf);
+        slots[head].buf = NULL;
         head = (head + 1) % READ_DEPTH;
         inflight--;
     }
-    for (int k = 0; k < READ_DEPTH; k++)
-        free(slots[k].buf);
     return ret;
 }
 

@@ -5,7 +5,8 @@
  *
  * All functions follow the error convention (0 or a count, else -errno with a
  * message in err_msg()).  A Repo and its writers/readers are not thread-safe:
- * use each from one thread at a time.
+ * use each from one thread at a time (a BackupWriter runs worker threads of
+ * its own, see "the parallel path").
  */
 #ifndef QUAIL_BACKUP_REPO_H
 #define QUAIL_BACKUP_REPO_H
@@ -114,9 +115,11 @@ int repo_latest_backup(Repo *repo, const char *vm_name, char id_out[REPO_ID_MAX]
 /* ---- writing a backup (needs REPO_WRITE) ----------------------------------
  *   repo_backup_begin -> backup_disk_begin (per disk) -> disk_put_chunk /
  *   disk_mark_zero ... -> backup_commit (or backup_abort).
- * Chunks reach the repository as they are put; the manifest is written last,
- * atomically, so a backup exists only once backup_commit() returned 0.  Chunks
- * of an aborted backup are left for `quail backup gc`. */
+ * Chunks reach the repository as they are put (on a local repository under a
+ * temporary name, unsynced, until commit); the manifest is written last,
+ * atomically, so a backup exists only once backup_commit() returned 0.  An
+ * aborted backup removes what it staged; a killed one leaves temporary files
+ * for `quail backup gc`. */
 
 typedef struct BackupMeta {
     const char *vm_name;          /* required */
@@ -145,8 +148,32 @@ int disk_put_chunk(DiskWriter *dw, uint64_t offset, const void *data, size_t len
  * end at the disk's end instead). */
 int disk_mark_zero(DiskWriter *dw, uint64_t offset, uint64_t len);
 
-/* Writes the manifest (temp file, fsync, rename, fsync dir) and frees w.  On
- * failure w is freed too and no backup exists. */
+/* ---- the parallel path (quail backup run) ---------------------------------
+ * Worker threads hash, compress and store chunks while the caller keeps reading.
+ * The caller borrows a buffer, fills it (e.g. an NBD read straight into it) and
+ * hands it back with disk_put_buffer(); the workers return it to the pool.  The
+ * pool (started by the first disk_get_buffer()) holds a fixed number of
+ * buffers, so memory stays bounded; the manifest is the same whatever order the
+ * chunks finish in.  These functions are for the writer's owning thread. */
+
+/* Number of worker threads; 0 (the default) is the number of online CPUs.
+ * Only before the first disk_get_buffer(). */
+void backup_writer_set_jobs(BackupWriter *w, unsigned jobs);
+/* A free buffer of at least size bytes (the first call fixes the size).  With
+ * wait false, -EAGAIN when none is free; a worker's failure is returned here. */
+int disk_get_buffer(DiskWriter *dw, size_t size, bool wait, void **out);
+/* Hands buf, holding [offset, offset+len) of the disk (chunk aligned, as for
+ * disk_mark_zero()), to the workers.  Takes buf back even on failure. */
+int disk_put_buffer(DiskWriter *dw, uint64_t offset, void *buf, size_t len);
+/* Returns an unused buffer to the pool. */
+void disk_release_buffer(DiskWriter *dw, void *buf);
+/* Waits until every chunk handed over so far is stored; the first failure. */
+int disk_writer_drain(DiskWriter *dw);
+
+/* Makes the new chunks durable and visible (see "Durability" in
+ * docs/backup-repository.md), then writes the manifest (temp file, fsync,
+ * rename, fsync dir) and frees w.  On failure w is freed too and no backup
+ * exists. */
 int backup_commit(BackupWriter *w);
 void backup_abort(BackupWriter *w);
 

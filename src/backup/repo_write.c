@@ -1,9 +1,14 @@
-/* Writing a backup: chunks go to the store as they arrive, the manifest last. */
+/* Writing a backup: chunks are hashed, compressed and staged by worker threads
+ * as they arrive; at commit they are made durable in one go, published under
+ * their names, and the manifest is written last (see docs/backup-repository.md,
+ * "Durability"). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backup/chunk.h"
 #include "backup/chunkset.h"
@@ -16,17 +21,68 @@ struct DiskWriter {
     DiskIndex d;
 };
 
+/* A buffer handed to the workers by disk_put_buffer(). */
+typedef struct PoolBuf {
+    uint8_t *data;
+    size_t refs;                 /* chunks of it not yet stored */
+    struct PoolBuf *next_free;
+} PoolBuf;
+
+typedef struct Task {
+    DiskWriter *dw;
+    uint64_t offset;
+    const uint8_t *data;
+    size_t len;
+    PoolBuf *buf;
+} Task;
+
+typedef struct Worker {
+    BackupWriter *w;
+    pthread_t tid;
+    ChunkCoder coder;
+} Worker;
+
 struct BackupWriter {
     Repo *repo;
     Manifest m;                  /* disks filled in at commit */
     DiskWriter **disks;
     size_t ndisks;
-    ChunkSet known;              /* chunks known to be stored, saves a stat each */
+    /* Everything below lock guards is shared with the workers. */
+    pthread_mutex_t lock;
+    ChunkSet known;              /* chunks stored or being stored: saves a stat each */
     BackupStats stats;
+    uint8_t (*staged)[REPO_HASH_LEN]; /* staged, not yet published (stage() stores) */
+    size_t nstaged, staged_cap;
+    char suffix[40];             /* of staged files: ".tmp.<pid>.<random>" */
+    bool serial_store;           /* the store is not thread-safe: store_lock */
+    pthread_mutex_t store_lock;
+    ChunkCoder coder;            /* for disk_put_chunk() on the caller's thread */
+    /* worker pool, started by the first backup_buffer_get() */
+    unsigned jobs;
+    Worker *workers;
+    unsigned nworkers;
+    PoolBuf *bufs, *free_bufs;
+    unsigned nbufs;
+    size_t bufsize;
+    Task *queue;
+    size_t qcap, qhead, qlen, busy;
+    bool stopping;
+    pthread_cond_t work_cv, done_cv;
+    int error;                   /* first worker failure, message in errmsg */
+    char errmsg[512];
 };
+
+static void pool_stop(BackupWriter *w);
 
 static void writer_free(BackupWriter *w)
 {
+    pool_stop(w);
+    chunk_coder_free(&w->coder);
+    free(w->staged);
+    pthread_mutex_destroy(&w->lock);
+    pthread_mutex_destroy(&w->store_lock);
+    pthread_cond_destroy(&w->work_cv);
+    pthread_cond_destroy(&w->done_cv);
     for (size_t i = 0; i < w->ndisks; i++) {
         free(w->disks[i]->d.name);
         free(w->disks[i]->d.bitmap);
@@ -59,6 +115,11 @@ int repo_backup_begin(Repo *repo, const BackupMeta *meta, BackupWriter **out)
     if (!w)
         return err_set(ENOMEM, "out of memory");
     w->repo = repo;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_mutex_init(&w->store_lock, NULL);
+    pthread_cond_init(&w->work_cv, NULL);
+    pthread_cond_init(&w->done_cv, NULL);
+    w->serial_store = !repo->store->ops->thread_safe;
     w->m.version = MANIFEST_VERSION;
     w->m.time = meta->time ? meta->time : (int64_t)time(NULL);
     w->m.type = meta->type;
@@ -79,6 +140,13 @@ int repo_backup_begin(Repo *repo, const BackupMeta *meta, BackupWriter **out)
         writer_free(w);
         return err_set(EINVAL, "bad backup time");
     }
+    uint32_t tag = 0;
+    if (getrandom(&tag, sizeof(tag), 0) != sizeof(tag)) {
+        writer_free(w);
+        return err_set(EIO, "no random numbers");
+    }
+    /* gc removes names with ".tmp." in them: what a killed writer staged. */
+    snprintf(w->suffix, sizeof(w->suffix), ".tmp.%d.%08x", (int)getpid(), tag);
     snprintf(w->m.id, sizeof(w->m.id), "%04d%02d%02dT%02d%02d%02dZ-%08x", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rnd);
     *out = w;
@@ -195,47 +263,326 @@ static int check_range(DiskWriter *dw, uint64_t offset, uint64_t len, bool multi
     return 0;
 }
 
+static void record_error(BackupWriter *w, int ret)
+{
+    pthread_mutex_lock(&w->lock);
+    if (!w->error) {
+        w->error = ret;
+        snprintf(w->errmsg, sizeof(w->errmsg), "%s", err_msg());
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Stores one chunk the repository does not have yet (claimed in w->known by
+ * the caller).  With a stage() backend nothing is synced here: the chunk gets
+ * its name at commit, after one sync made all of them durable. */
+static int write_new_chunk(BackupWriter *w, const uint8_t hash[REPO_HASH_LEN],
+                           const uint8_t *data, size_t len, ChunkCoder *coder)
+{
+    Store *st = w->repo->store;
+    char path[CHUNK_PATH_LEN];
+    chunk_path(hash, path);
+    if (w->serial_store)
+        pthread_mutex_lock(&w->store_lock);
+    int ret = st->ops->stat(st, path, NULL);
+    if (w->serial_store)
+        pthread_mutex_unlock(&w->store_lock);
+    if (ret == 0)
+        return 0;
+    uint8_t hdr[CHUNK_HEADER_LEN];
+    const void *payload;
+    size_t plen;
+    if ((ret = chunk_encode_with(coder, data, len, hdr, &payload, &plen)) < 0)
+        return ret;
+    bool staged = st->ops->stage != NULL;
+    if (staged) {
+        ret = st->ops->stage(st, path, w->suffix, hdr, sizeof(hdr), payload, plen);
+    } else {
+        uint8_t *enc = malloc(sizeof(hdr) + plen);
+        if (!enc)
+            return err_set(ENOMEM, "out of memory");
+        memcpy(enc, hdr, sizeof(hdr));
+        memcpy(enc + sizeof(hdr), payload, plen);
+        if (w->serial_store)
+            pthread_mutex_lock(&w->store_lock);
+        ret = st->ops->write_atomic(st, path, enc, sizeof(hdr) + plen, true);
+        if (w->serial_store)
+            pthread_mutex_unlock(&w->store_lock);
+        free(enc);
+        /* Someone else storing the same content first is success. */
+        if (ret == -EEXIST)
+            return 0;
+    }
+    if (ret < 0)
+        return ret;
+    pthread_mutex_lock(&w->lock);
+    if (staged && w->nstaged == w->staged_cap) {
+        size_t cap = w->staged_cap ? 2 * w->staged_cap : 1024;
+        void *p = realloc(w->staged, cap * sizeof(*w->staged));
+        if (!p) {
+            pthread_mutex_unlock(&w->lock);
+            char tmp[CHUNK_PATH_LEN + sizeof(w->suffix)];
+            snprintf(tmp, sizeof(tmp), "%s%s", path, w->suffix);
+            st->ops->remove(st, tmp);
+            return err_set(ENOMEM, "out of memory");
+        }
+        w->staged = p;
+        w->staged_cap = cap;
+    }
+    if (staged)
+        memcpy(w->staged[w->nstaged++], hash, REPO_HASH_LEN);
+    w->stats.chunks_new++;
+    w->stats.bytes_stored += sizeof(hdr) + plen;
+    pthread_mutex_unlock(&w->lock);
+    return 0;
+}
+
+/* Hashes, deduplicates and stores one chunk; safe on several threads at once
+ * (each chunk index is only ever put by one of them). */
+static int store_chunk(DiskWriter *dw, uint64_t offset, const uint8_t *data, size_t len,
+                       ChunkCoder *coder)
+{
+    BackupWriter *w = dw->w;
+    ChunkEntry *e = &dw->d.chunks[offset / dw->d.chunk_size];
+    if (chunk_is_zero(data, len)) {
+        pthread_mutex_lock(&w->lock);
+        w->stats.chunks_put++;
+        w->stats.bytes_in += len;
+        w->stats.chunks_zero++;
+        pthread_mutex_unlock(&w->lock);
+        e->zero = true;
+        return 0;
+    }
+    uint8_t hash[REPO_HASH_LEN];
+    int ret = chunk_hash(data, len, hash);
+    if (ret < 0)
+        return ret;
+    pthread_mutex_lock(&w->lock);
+    w->stats.chunks_put++;
+    w->stats.bytes_in += len;
+    /* Claiming the hash first means one thread stores it; a failure fails the
+     * whole backup, so the others may reference it right away. */
+    int added = chunkset_add(&w->known, hash);
+    pthread_mutex_unlock(&w->lock);
+    if (added < 0)
+        return added;
+    if (added && (ret = write_new_chunk(w, hash, data, len, coder)) < 0)
+        return err_prefix(ret, "storing chunk of disk %s", dw->d.name);
+    memcpy(e->hash, hash, REPO_HASH_LEN);
+    e->zero = false;
+    return 0;
+}
+
+static void touch_lock(BackupWriter *w)
+{
+    if (w->serial_store)
+        pthread_mutex_lock(&w->store_lock);
+    repo_touch_lock(w->repo);
+    if (w->serial_store)
+        pthread_mutex_unlock(&w->store_lock);
+}
+
 int disk_put_chunk(DiskWriter *dw, uint64_t offset, const void *data, size_t len)
 {
     int ret = check_range(dw, offset, len, false);
     if (ret < 0)
         return ret;
-    BackupWriter *w = dw->w;
-    ChunkEntry *e = &dw->d.chunks[offset / dw->d.chunk_size];
-    w->stats.chunks_put++;
-    w->stats.bytes_in += len;
-    repo_touch_lock(w->repo);
-    if (chunk_is_zero(data, len)) {
-        w->stats.chunks_zero++;
-        e->zero = true;
-        return 0;
-    }
-    uint8_t hash[REPO_HASH_LEN];
-    if ((ret = chunk_hash(data, len, hash)) < 0)
-        return ret;
-    if (!chunkset_has(&w->known, hash) && !repo_has_chunk(w->repo, hash)) {
-        void *enc;
-        size_t enc_len;
-        if ((ret = chunk_encode(data, len, &enc, &enc_len)) < 0)
-            return ret;
-        char path[CHUNK_PATH_LEN];
-        chunk_path(hash, path);
-        Store *st = w->repo->store;
-        ret = st->ops->write_atomic(st, path, enc, enc_len, true);
-        free(enc);
-        /* Someone else storing the same content first is success. */
-        if (ret < 0 && ret != -EEXIST)
-            return err_prefix(ret, "storing chunk of disk %s", dw->d.name);
-        if (ret == 0) {
-            w->stats.chunks_new++;
-            w->stats.bytes_stored += enc_len;
+    touch_lock(dw->w);
+    if ((ret = store_chunk(dw, offset, data, len, &dw->w->coder)) < 0)
+        record_error(dw->w, ret);
+    return ret;
+}
+
+/* ---- the worker pool ---- */
+
+static void *worker_main(void *arg)
+{
+    Worker *wk = arg;
+    BackupWriter *w = wk->w;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->qlen && !w->stopping)
+            pthread_cond_wait(&w->work_cv, &w->lock);
+        if (!w->qlen)
+            break;
+        Task t = w->queue[w->qhead];
+        w->qhead = (w->qhead + 1) % w->qcap;
+        w->qlen--;
+        w->busy++;
+        bool skip = w->error || w->stopping;
+        pthread_mutex_unlock(&w->lock);
+        int ret = skip ? 0 : store_chunk(t.dw, t.offset, t.data, t.len, &wk->coder);
+        if (ret < 0)
+            record_error(w, ret);
+        pthread_mutex_lock(&w->lock);
+        w->busy--;
+        if (--t.buf->refs == 0) {
+            t.buf->next_free = w->free_bufs;
+            w->free_bufs = t.buf;
         }
+        pthread_cond_broadcast(&w->done_cv);
     }
-    if ((ret = chunkset_add(&w->known, hash)) < 0)
-        return ret;
-    memcpy(e->hash, hash, REPO_HASH_LEN);
-    e->zero = false;
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+static void pool_stop(BackupWriter *w)
+{
+    if (w->nworkers) {
+        pthread_mutex_lock(&w->lock);
+        w->stopping = true;
+        pthread_cond_broadcast(&w->work_cv);
+        pthread_mutex_unlock(&w->lock);
+        for (unsigned i = 0; i < w->nworkers; i++)
+            pthread_join(w->workers[i].tid, NULL);
+    }
+    for (unsigned i = 0; w->workers && i < w->jobs; i++)
+        chunk_coder_free(&w->workers[i].coder);
+    free(w->workers);
+    w->workers = NULL;
+    w->nworkers = 0;
+    for (unsigned i = 0; w->bufs && i < w->nbufs; i++)
+        free(w->bufs[i].data);
+    free(w->bufs);
+    w->bufs = w->free_bufs = NULL;
+    free(w->queue);
+    w->queue = NULL;
+}
+
+static int pool_start(BackupWriter *w, size_t bufsize)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned jobs = w->jobs ? w->jobs : cpus > 0 ? (unsigned)cpus : 1;
+    if (jobs > 256)
+        jobs = 256;
+    w->jobs = jobs;
+    /* Enough buffers for the reader's requests in flight plus two per worker,
+     * and no more: memory stays bounded whatever the disk size. */
+    w->nbufs = 2 * jobs + 4;
+    w->bufsize = bufsize;
+    w->qcap = (size_t)w->nbufs * (bufsize / w->m.chunk_size + 1);
+    w->bufs = calloc(w->nbufs, sizeof(*w->bufs));
+    w->queue = calloc(w->qcap, sizeof(*w->queue));
+    w->workers = calloc(jobs, sizeof(*w->workers));
+    if (!w->bufs || !w->queue || !w->workers)
+        goto nomem;
+    for (unsigned i = 0; i < w->nbufs; i++) {
+        if (!(w->bufs[i].data = malloc(bufsize)))
+            goto nomem;
+        w->bufs[i].next_free = w->free_bufs;
+        w->free_bufs = &w->bufs[i];
+    }
+    for (unsigned i = 0; i < jobs; i++) {
+        w->workers[i].w = w;
+        int e = pthread_create(&w->workers[i].tid, NULL, worker_main, &w->workers[i]);
+        if (e) {
+            if (w->nworkers)
+                break;          /* fewer workers is slower, not wrong */
+            pool_stop(w);
+            return err_set_errno(e, "starting worker threads");
+        }
+        w->nworkers++;
+    }
     return 0;
+nomem:
+    pool_stop(w);
+    return err_set(ENOMEM, "out of memory for %u buffers of %zu bytes", w->nbufs, bufsize);
+}
+
+void backup_writer_set_jobs(BackupWriter *w, unsigned jobs)
+{
+    if (!w->nworkers)
+        w->jobs = jobs;
+}
+
+int disk_get_buffer(DiskWriter *dw, size_t size, bool wait, void **out)
+{
+    BackupWriter *w = dw->w;
+    int ret;
+    if (!w->nworkers && (ret = pool_start(w, size)) < 0)
+        return ret;
+    if (size > w->bufsize)
+        return err_set(EINVAL, "buffer of %zu bytes requested, the pool has %zu", size,
+                       w->bufsize);
+    pthread_mutex_lock(&w->lock);
+    while (!w->free_bufs && !w->error && wait)
+        pthread_cond_wait(&w->done_cv, &w->lock);
+    PoolBuf *b = w->error ? NULL : w->free_bufs;
+    if (b)
+        w->free_bufs = b->next_free;
+    ret = w->error;
+    pthread_mutex_unlock(&w->lock);
+    if (ret < 0)
+        return err_set(-ret, "%s", w->errmsg);
+    if (!b)
+        return -EAGAIN;
+    *out = b->data;
+    return 0;
+}
+
+static PoolBuf *find_buf(BackupWriter *w, const void *data)
+{
+    for (unsigned i = 0; i < w->nbufs; i++)
+        if (w->bufs[i].data == data)
+            return &w->bufs[i];
+    return NULL;
+}
+
+void disk_release_buffer(DiskWriter *dw, void *buf)
+{
+    BackupWriter *w = dw->w;
+    PoolBuf *b = buf ? find_buf(w, buf) : NULL;
+    if (!b)
+        return;
+    pthread_mutex_lock(&w->lock);
+    b->next_free = w->free_bufs;
+    w->free_bufs = b;
+    pthread_cond_broadcast(&w->done_cv);
+    pthread_mutex_unlock(&w->lock);
+}
+
+int disk_put_buffer(DiskWriter *dw, uint64_t offset, void *buf, size_t len)
+{
+    BackupWriter *w = dw->w;
+    PoolBuf *b = find_buf(w, buf);
+    if (!b)
+        return err_set(EINVAL, "buffer not from disk_get_buffer()");
+    int ret = len > w->bufsize ? err_set(EINVAL, "%zu bytes overflow the buffer", len)
+                               : check_range(dw, offset, len, true);
+    if (ret < 0) {
+        disk_release_buffer(dw, buf);
+        return ret;
+    }
+    touch_lock(w);
+    size_t n = (len + dw->d.chunk_size - 1) / dw->d.chunk_size;
+    pthread_mutex_lock(&w->lock);
+    if ((ret = w->error) < 0 || w->qlen + n > w->qcap) {
+        b->next_free = w->free_bufs;
+        w->free_bufs = b;
+        pthread_mutex_unlock(&w->lock);
+        return ret < 0 ? err_set(-ret, "%s", w->errmsg) : err_set(EOVERFLOW, "chunk queue full");
+    }
+    b->refs = n;
+    for (size_t k = 0; k < n; k++) {
+        size_t at = k * (size_t)dw->d.chunk_size;
+        Task *t = &w->queue[(w->qhead + w->qlen++) % w->qcap];
+        *t = (Task){ dw, offset + at, b->data + at,
+                     len - at < dw->d.chunk_size ? len - at : dw->d.chunk_size, b };
+    }
+    pthread_cond_broadcast(&w->work_cv);
+    pthread_mutex_unlock(&w->lock);
+    return 0;
+}
+
+int disk_writer_drain(DiskWriter *dw)
+{
+    BackupWriter *w = dw->w;
+    pthread_mutex_lock(&w->lock);
+    while (w->qlen || w->busy)
+        pthread_cond_wait(&w->done_cv, &w->lock);
+    int ret = w->error;
+    pthread_mutex_unlock(&w->lock);
+    return ret < 0 ? err_set(-ret, "%s", w->errmsg) : 0;
 }
 
 int disk_mark_zero(DiskWriter *dw, uint64_t offset, uint64_t len)
@@ -250,6 +597,42 @@ int disk_mark_zero(DiskWriter *dw, uint64_t offset, uint64_t len)
     return 0;
 }
 
+/* Removes what was staged and not published (an aborted or failed backup). */
+static void remove_staged(BackupWriter *w)
+{
+    Store *st = w->repo->store;
+    for (size_t i = 0; i < w->nstaged; i++) {
+        char path[CHUNK_PATH_LEN], tmp[CHUNK_PATH_LEN + sizeof(w->suffix)];
+        chunk_path(w->staged[i], path);
+        snprintf(tmp, sizeof(tmp), "%s%s", path, w->suffix);
+        st->ops->remove(st, tmp);
+    }
+    w->nstaged = 0;
+}
+
+/* The durability step: one sync makes every staged chunk durable, only then do
+ * they get their names, and a second sync makes the names durable before the
+ * manifest that references them is written. */
+static int publish_staged(BackupWriter *w)
+{
+    if (!w->nstaged)
+        return 0;
+    Store *st = w->repo->store;
+    int ret = st->ops->sync(st);
+    if (ret < 0)
+        return err_prefix(ret, "making the new chunks durable");
+    while (w->nstaged) {
+        char path[CHUNK_PATH_LEN];
+        chunk_path(w->staged[w->nstaged - 1], path);
+        if ((ret = st->ops->publish(st, path, w->suffix)) < 0)
+            return err_prefix(ret, "publishing chunk");
+        w->nstaged--;
+    }
+    if ((ret = st->ops->sync(st)) < 0)
+        return err_prefix(ret, "making the new chunk names durable");
+    return 0;
+}
+
 int backup_commit(BackupWriter *w)
 {
     w->m.ndisks = w->ndisks;
@@ -261,6 +644,18 @@ int backup_commit(BackupWriter *w)
         ret = err_set(ENOMEM, "out of memory");
         goto out;
     }
+    pthread_mutex_lock(&w->lock);
+    while (w->qlen || w->busy)
+        pthread_cond_wait(&w->done_cv, &w->lock);
+    ret = w->error;
+    pthread_mutex_unlock(&w->lock);
+    if (ret < 0) {
+        ret = err_set(-ret, "%s", w->errmsg);
+        goto out;
+    }
+    touch_lock(w);
+    if ((ret = publish_staged(w)) < 0)
+        goto out;
     for (size_t i = 0; i < w->ndisks; i++)
         w->m.disks[i] = w->disks[i]->d;          /* shallow: writer_free frees them */
     if ((ret = manifest_to_json(&w->m, &text, &len)) < 0)
@@ -275,17 +670,24 @@ out:
     free(text);
     free(w->m.disks);
     w->m.disks = NULL;
+    pool_stop(w);
+    remove_staged(w);
     writer_free(w);
     return ret;
 }
 
 void backup_abort(BackupWriter *w)
 {
-    if (w)
-        writer_free(w);
+    if (!w)
+        return;
+    pool_stop(w);
+    remove_staged(w);
+    writer_free(w);
 }
 
 void backup_writer_stats(const BackupWriter *w, BackupStats *out)
 {
+    pthread_mutex_lock((pthread_mutex_t *)&w->lock);
     *out = w->stats;
+    pthread_mutex_unlock((pthread_mutex_t *)&w->lock);
 }

@@ -57,6 +57,7 @@ typedef struct Run {
     const char *want[MAX_DISKS];
     int nwant;
     bool full, json;
+    unsigned jobs;                 /* 0: online CPUs */
     QmpClient *qmp;
     Repo *repo;
     VmInfo vm;
@@ -150,9 +151,10 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: quail backup run --qmp SOCKET [--disk NODE]... [--full]\n"
         "                        [--guest-agent SOCKET] [--name VM] [--scratch-dir DIR]\n"
-        "                        [--json] REPO\n"
+        "                        [--jobs N] [--json] REPO\n"
         "Backs up a running QEMU VM: incremental when the dirty bitmap of the last\n"
         "backup is intact, full otherwise (the output says which and why).\n"
+        "--jobs N: threads hashing and compressing chunks (default: online CPUs).\n"
         "Exit status: 0 done, 1 failed (no backup written), 2 usage, 75 repository busy.\n");
 }
 
@@ -166,13 +168,14 @@ static int parse(Run *r, int argc, char **argv)
         { "name", required_argument, NULL, 'n' },
         { "scratch-dir", required_argument, NULL, 's' },
         { "json", no_argument, NULL, 'j' },
+        { "jobs", required_argument, NULL, 'J' },
         { "repo", required_argument, NULL, 'r' },
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "q:d:Fg:n:s:jr:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "q:d:Fg:n:s:jJ:r:h", opts, NULL)) != -1) {
         switch (c) {
         case 'q': r->qmp_path = optarg; break;
         case 'd':
@@ -187,6 +190,16 @@ static int parse(Run *r, int argc, char **argv)
         case 'n': r->name = optarg; break;
         case 's': r->scratch = optarg; break;
         case 'j': r->json = true; break;
+        case 'J': {
+            char *end;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || n < 1 || n > 256) {
+                fprintf(stderr, "quail backup run: --jobs wants a number from 1 to 256\n");
+                return 2;
+            }
+            r->jobs = (unsigned)n;
+            break;
+        }
         case 'r': r->repo_url = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -581,6 +594,7 @@ static int do_run(Run *r)
                         .parent_id = inc ? r->parent->id : NULL };
     if ((ret = repo_backup_begin(r->repo, &meta, &r->w)) < 0)
         return ret;
+    backup_writer_set_jobs(r->w, r->jobs);
     snprintf(r->id, sizeof(r->id), "%s", backup_writer_id(r->w));
     say(r, "backup %s of VM %s: %s\n", r->id, vm_name,
         inc ? "incremental" : "full");

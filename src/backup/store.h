@@ -33,6 +33,18 @@ typedef struct StoreOps {
     int (*remove)(Store *s, const char *path);
     /* Exclusive repository lock; owner is a short text stored in the lock file.
      * -EBUSY with a message naming the holder if someone holds it. */
+    /* Optional fast path for chunks; a backend without it gets write_atomic
+     * (one sync per chunk).  stage() writes hdr then data to path+suffix
+     * without syncing; sync() makes everything staged so far durable;
+     * publish() renames path+suffix to path, without syncing.  A chunk name
+     * therefore only ever appears for durable content (see
+     * docs/backup-repository.md).  All three are safe to call from several
+     * threads at once, and so are read and stat when thread_safe is set. */
+    int (*stage)(Store *s, const char *path, const char *suffix, const void *hdr,
+                 size_t hlen, const void *data, size_t len);
+    int (*sync)(Store *s);
+    int (*publish)(Store *s, const char *path, const char *suffix);
+    bool thread_safe;
     int (*lock)(Store *s, const char *owner);
     void (*lock_refresh)(Store *s);
     void (*unlock)(Store *s);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "backup/store.h"
@@ -158,6 +159,85 @@ out:
         close(fd);
     if (tmp && ret < 0)
         unlink(tmp);
+    free(tmp);
+    free(p);
+    return ret;
+}
+
+static int local_stage(Store *s, const char *path, const char *suffix, const void *hdr,
+                       size_t hlen, const void *data, size_t len)
+{
+    LocalStore *ls = (LocalStore *)s;
+    char *tmp;
+    if (asprintf(&tmp, "%s/%s%s", ls->root, path, suffix) < 0)
+        return err_set(ENOMEM, "out of memory");
+    int ret = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        ret = err_set_errno(errno, "creating %s", tmp);
+        goto out;
+    }
+    struct iovec iov[2] = { { (void *)hdr, hlen }, { (void *)data, len } };
+    int i = 0;
+    while (i < 2) {
+        ssize_t n = writev(fd, iov + i, 2 - i);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            ret = err_set_errno(errno, "writing %s", tmp);
+            break;
+        }
+        while (i < 2 && (size_t)n >= iov[i].iov_len)
+            n -= iov[i++].iov_len;
+        if (i < 2) {
+            iov[i].iov_base = (char *)iov[i].iov_base + n;
+            iov[i].iov_len -= n;
+        }
+    }
+    /* Start writeback now, without waiting, so the disk works while the
+     * backup goes on and the sync at commit has little left to do. */
+    if (ret == 0)
+        sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    if (close(fd) < 0 && ret == 0)
+        ret = err_set_errno(errno, "writing %s", tmp);
+    if (ret < 0)
+        unlink(tmp);
+out:
+    free(tmp);
+    return ret;
+}
+
+/* One syncfs() instead of an fsync per file and directory: it writes back and
+ * waits for every dirty page and inode of the file system, and since Linux 5.8
+ * reports writeback errors. */
+static int local_sync(Store *s)
+{
+    LocalStore *ls = (LocalStore *)s;
+    int fd = open(ls->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return err_set_errno(errno, "opening %s", ls->root);
+    int ret = 0;
+    if (syncfs(fd) < 0)
+        ret = err_set_errno(errno, "syncing the file system of %s", ls->root);
+    close(fd);
+    return ret;
+}
+
+static int local_publish(Store *s, const char *path, const char *suffix)
+{
+    LocalStore *ls = (LocalStore *)s;
+    char *tmp = NULL, *p = NULL;
+    int ret = 0;
+    if (asprintf(&tmp, "%s/%s%s", ls->root, path, suffix) < 0) {
+        tmp = NULL;
+        ret = err_set(ENOMEM, "out of memory");
+    } else if (!(p = lpath(ls, path))) {
+        ret = err_set(ENOMEM, "out of memory");
+    } else if (rename(tmp, p) < 0) {
+        /* Replacing is harmless: only durable, complete content ever has a
+         * chunk's name, and the name says what the content is. */
+        ret = err_set_errno(errno, "renaming %s", tmp);
+    }
     free(tmp);
     free(p);
     return ret;
@@ -324,6 +404,10 @@ static const StoreOps local_ops = {
     .list = local_list,
     .mkdir = local_mkdir,
     .remove = local_remove,
+    .stage = local_stage,
+    .sync = local_sync,
+    .publish = local_publish,
+    .thread_safe = true,
     .lock = local_lock,
     .lock_refresh = local_lock_refresh,
     .unlock = local_unlock,
