@@ -86,6 +86,44 @@ static void thr_child_perm(BlockNode *bs, BlockRole role, unsigned parent_perm,
     *shared = parent_shared;
 }
 
+/* Asynchronous requests (virtio-blk's) wait in the group's queue, not on an
+ * I/O worker, and go on to the file asynchronously. */
+static void thr_done(void *opaque, int ret)
+{
+    blk_aio_complete(opaque, ret);
+}
+
+static void thr_go(void *opaque)
+{
+    BlockAIO *req = opaque;
+    BlockNode *f = req->bs->file->node;
+    int ret;
+    switch (req->op) {
+    case BLK_AIO_READ:
+        ret = blk_aio_preadv(f, req->offset, req->iov, req->niov, thr_done, req);
+        break;
+    case BLK_AIO_WRITE:
+        ret = blk_aio_pwritev(f, req->offset, req->iov, req->niov, thr_done, req);
+        break;
+    case BLK_AIO_DISCARD:
+        ret = blk_aio_discard(f, req->offset, req->bytes, thr_done, req);
+        break;
+    default:
+        ret = blk_aio_write_zeroes(f, req->offset, req->bytes, req->flags, thr_done, req);
+        break;
+    }
+    if (ret < 0)
+        blk_aio_complete(req, ret);
+}
+
+static int thr_aio_submit(BlockNode *bs, BlockAIO *req)
+{
+    if (req->op == BLK_AIO_FLUSH)
+        return blk_aio_flush(bs->file->node, thr_done, req);
+    return throttle_group_submit(((ThrottleState *)bs->opaque)->group, req->op != BLK_AIO_READ,
+                                 req->bytes, thr_go, req);
+}
+
 bool throttle_node_limits(BlockNode *bs, ThrottleLimits *out)
 {
     if (strcmp(bs->drv->name, "throttle"))
@@ -107,5 +145,6 @@ static const BlockDriver thr_driver = {
     .block_status = thr_block_status,
     .getlength = thr_getlength,
     .child_perm = thr_child_perm,
+    .aio_submit = thr_aio_submit,
 };
 BLOCK_DRIVER_REGISTER(thr_driver)

@@ -33,6 +33,10 @@ void throttle_group_set_limits(ThrottleGroup *g, const ThrottleLimits *l);
 void throttle_group_limits(ThrottleGroup *g, ThrottleLimits *out);
 /* Blocks until the group's budget allows the request, then accounts it. */
 void throttle_group_wait(ThrottleGroup *g, bool write, uint64_t bytes);
+/* Asynchronous form: grant(opaque) runs (possibly on this thread, before
+ * this returns) once the request may start.  0 or -errno. */
+int throttle_group_submit(ThrottleGroup *g, bool write, uint64_t bytes,
+                          void (*grant)(void *opaque), void *opaque);
 /* Creates a private group named id (block_set_io_throttle) or updates it. */
 int throttle_group_ensure(const char *id, const ThrottleLimits *l);
 

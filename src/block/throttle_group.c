@@ -3,7 +3,10 @@
  * may start when the bucket holds no more than avg/10 (or max * burst_length
  * with a burst limit, whose own bucket drains at `max`), and then adds its
  * bytes / operations.  Requests of all nodes in a group queue FIFO per
- * direction, so nodes sharing a group share its budget. */
+ * direction, so nodes sharing a group share its budget.  A request that
+ * cannot start at once waits in the group's queue; one dispatcher thread per
+ * group starts queued asynchronous requests when their turn comes, so no I/O
+ * worker sleeps on a throttled node. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,14 +23,27 @@ typedef struct Bucket {
     double level, burst_level;
 } Bucket;
 
+/* A request waiting for the group's budget: sync callers sleep until
+ * `granted`, async ones are started by the dispatcher through `grant`. */
+typedef struct Waiter {
+    bool write, granted;
+    uint64_t bytes;
+    void (*grant)(void *opaque);
+    void *opaque;
+    struct Waiter *next;
+} Waiter;
+
 struct ThrottleGroup {
     char *id;
+    Waiter *head[2], *tail[2];          /* FIFO per direction (0 read, 1 write) */
+    pthread_cond_t kick;                /* wakes the dispatcher */
+    pthread_t thread;
+    bool thread_started, stopping;
     int refs;               /* nodes using it; the object itself holds one */
     bool deleted;
     ThrottleLimits lim;
     Bucket b[THR_BUCKETS];
     uint64_t last_ns;
-    uint64_t next_ticket[2], serving[2];
     pthread_mutex_t lock;
     pthread_cond_t cond;
     ThrottleGroup *next;
@@ -178,32 +194,20 @@ static double bucket_wait(ThrottleGroup *g, int i)
     return 0;
 }
 
-void throttle_group_wait(ThrottleGroup *g, bool write, uint64_t bytes)
+static double dir_wait(ThrottleGroup *g, int dir)
 {
-    int dir = write ? 1 : 0;
-    int idx[4] = { THR_BPS_TOTAL, write ? THR_BPS_WRITE : THR_BPS_READ, THR_OPS_TOTAL,
-                   write ? THR_OPS_WRITE : THR_OPS_READ };
-    pthread_mutex_lock(&g->lock);
-    uint64_t ticket = g->next_ticket[dir]++;
-    for (;;) {
-        leak(g);
-        double w = 0;
-        for (int k = 0; k < 4; k++)
-            w = fmax(w, bucket_wait(g, idx[k]));
-        if (ticket == g->serving[dir] && w <= 0)
-            break;
-        if (ticket != g->serving[dir]) {
-            pthread_cond_wait(&g->cond, &g->lock);
-            continue;
-        }
-        uint64_t ns = (uint64_t)(w * 1e9) + 1;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ns += (uint64_t)ts.tv_nsec;
-        ts.tv_sec += (time_t)(ns / 1000000000ull);
-        ts.tv_nsec = (long)(ns % 1000000000ull);
-        pthread_cond_timedwait(&g->cond, &g->lock, &ts);
-    }
+    int idx[4] = { THR_BPS_TOTAL, dir ? THR_BPS_WRITE : THR_BPS_READ, THR_OPS_TOTAL,
+                   dir ? THR_OPS_WRITE : THR_OPS_READ };
+    double w = 0;
+    for (int k = 0; k < 4; k++)
+        w = fmax(w, bucket_wait(g, idx[k]));
+    return w;
+}
+
+static void account(ThrottleGroup *g, int dir, uint64_t bytes)
+{
+    int idx[4] = { THR_BPS_TOTAL, dir ? THR_BPS_WRITE : THR_BPS_READ, THR_OPS_TOTAL,
+                   dir ? THR_OPS_WRITE : THR_OPS_READ };
     double units = 1;
     if (g->lim.iops_size && bytes > g->lim.iops_size)
         units = (double)bytes / (double)g->lim.iops_size;
@@ -213,9 +217,153 @@ void throttle_group_wait(ThrottleGroup *g, bool write, uint64_t bytes)
         if (g->lim.max[idx[k]])
             g->b[idx[k]].burst_level += amount;
     }
-    g->serving[dir]++;
-    pthread_cond_broadcast(&g->cond);
+}
+
+static void deadline_in(struct timespec *ts, double secs)
+{
+    uint64_t ns = (uint64_t)(secs * 1e9) + 1;
+    clock_gettime(CLOCK_REALTIME, ts);
+    ns += (uint64_t)ts->tv_nsec;
+    ts->tv_sec += (time_t)(ns / 1000000000ull);
+    ts->tv_nsec = (long)(ns % 1000000000ull);
+}
+
+/* The dispatcher: grants queued requests in order as the buckets drain. */
+static void *dispatcher(void *arg)
+{
+    ThrottleGroup *g = arg;
+    pthread_mutex_lock(&g->lock);
+    while (!g->stopping) {
+        if (!g->head[0] && !g->head[1]) {
+            pthread_cond_wait(&g->kick, &g->lock);
+            continue;
+        }
+        leak(g);
+        double next = 1.0;
+        Waiter *go = NULL, **go_tail = &go;
+        for (int dir = 0; dir < 2; dir++) {
+            Waiter *w = g->head[dir];
+            if (!w)
+                continue;
+            double t = dir_wait(g, dir);
+            if (t > 0) {
+                next = fmin(next, t);
+                continue;
+            }
+            g->head[dir] = w->next;
+            if (!g->head[dir])
+                g->tail[dir] = NULL;
+            account(g, dir, w->bytes);
+            w->next = NULL;
+            if (w->grant) {
+                *go_tail = w;
+                go_tail = &w->next;
+            } else {
+                w->granted = true;
+                pthread_cond_broadcast(&g->cond);
+            }
+            next = 0;
+        }
+        if (go) {
+            /* Start them without the lock: submission may complete inline. */
+            pthread_mutex_unlock(&g->lock);
+            while (go) {
+                Waiter *w = go;
+                go = w->next;
+                w->grant(w->opaque);
+                free(w);
+            }
+            pthread_mutex_lock(&g->lock);
+            continue;
+        }
+        if (next > 0) {
+            struct timespec ts;
+            deadline_in(&ts, next);
+            pthread_cond_timedwait(&g->kick, &g->lock, &ts);
+        }
+    }
     pthread_mutex_unlock(&g->lock);
+    return NULL;
+}
+
+/* With g->lock held: queues w, starting the dispatcher on first use. */
+static int enqueue(ThrottleGroup *g, Waiter *w)
+{
+    if (!g->thread_started) {
+        if (pthread_create(&g->thread, NULL, dispatcher, g))
+            return -EAGAIN;
+        g->thread_started = true;
+    }
+    int dir = w->write;
+    w->next = NULL;
+    if (g->tail[dir])
+        g->tail[dir]->next = w;
+    else
+        g->head[dir] = w;
+    g->tail[dir] = w;
+    pthread_cond_signal(&g->kick);
+    return 0;
+}
+
+/* Fast path with g->lock held: nothing queued ahead and budget available. */
+static bool admit_now(ThrottleGroup *g, int dir, uint64_t bytes)
+{
+    if (g->head[dir])
+        return false;
+    leak(g);
+    if (dir_wait(g, dir) > 0)
+        return false;
+    account(g, dir, bytes);
+    return true;
+}
+
+void throttle_group_wait(ThrottleGroup *g, bool write, uint64_t bytes)
+{
+    pthread_mutex_lock(&g->lock);
+    if (!admit_now(g, write, bytes)) {
+        Waiter w = { .write = write, .bytes = bytes };
+        if (enqueue(g, &w) < 0) {
+            /* No dispatcher thread: wait our turn ourselves. */
+            for (;;) {
+                leak(g);
+                double t = dir_wait(g, write);
+                if (t <= 0)
+                    break;
+                struct timespec ts;
+                deadline_in(&ts, t);
+                pthread_cond_timedwait(&g->cond, &g->lock, &ts);
+            }
+            account(g, write, bytes);
+        } else {
+            while (!w.granted)
+                pthread_cond_wait(&g->cond, &g->lock);
+        }
+    }
+    pthread_mutex_unlock(&g->lock);
+}
+
+int throttle_group_submit(ThrottleGroup *g, bool write, uint64_t bytes,
+                          void (*grant)(void *opaque), void *opaque)
+{
+    pthread_mutex_lock(&g->lock);
+    bool now = admit_now(g, write, bytes);
+    int ret = 0;
+    if (!now) {
+        Waiter *w = calloc(1, sizeof(*w));
+        if (!w)
+            ret = -ENOMEM;
+        else {
+            *w = (Waiter){ .write = write, .bytes = bytes, .grant = grant, .opaque = opaque };
+            if ((ret = enqueue(g, w)) < 0)
+                free(w);
+        }
+    }
+    pthread_mutex_unlock(&g->lock);
+    if (ret < 0)
+        return ret;
+    if (now)
+        grant(opaque);
+    return 0;
 }
 
 static ThrottleGroup *find(const char *id)
@@ -244,6 +392,7 @@ int throttle_group_create(const char *id, const ThrottleLimits *l)
     g->last_ns = now_ns();
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->cond, NULL);
+    pthread_cond_init(&g->kick, NULL);
     g->next = groups;
     groups = g;
     pthread_mutex_unlock(&groups_lock);
@@ -262,6 +411,15 @@ ThrottleGroup *throttle_group_get(const char *id)
 
 static void group_free_locked(ThrottleGroup *g)
 {
+    /* No node uses the group, so nothing is queued: stop the dispatcher. */
+    if (g->thread_started) {
+        pthread_mutex_lock(&g->lock);
+        g->stopping = true;
+        pthread_cond_signal(&g->kick);
+        pthread_mutex_unlock(&g->lock);
+        pthread_join(g->thread, NULL);
+    }
+    pthread_cond_destroy(&g->kick);
     for (ThrottleGroup **pp = &groups; *pp; pp = &(*pp)->next)
         if (*pp == g) {
             *pp = g->next;
@@ -302,6 +460,7 @@ void throttle_group_set_limits(ThrottleGroup *g, const ThrottleLimits *l)
     g->lim = *l;
     memset(g->b, 0, sizeof(g->b));
     pthread_cond_broadcast(&g->cond);
+    pthread_cond_signal(&g->kick);
     pthread_mutex_unlock(&g->lock);
 }
 
