@@ -139,6 +139,10 @@ int vq_pop(VirtQueue *vq, Bus *bus, VirtQueueElem *e)
 int vq_push(VirtQueue *vq, Bus *bus, uint16_t head, uint32_t written)
 {
     uint16_t n = vq->size;
+    /* virtio-mmio lets a driver disable a queue and change its size with
+     * requests in flight; their completions have nowhere valid to go. */
+    if (!vq->ready || n == 0)
+        return err_set(EINVAL, "completion for a disabled queue");
     uint8_t *used = bus_ram_ptr(bus, vq->used_addr, USED_RING(n) + 2);
     if (!used)
         return err_set(EINVAL, "used ring not in guest RAM");

@@ -588,6 +588,41 @@ static void reset_race(void)
     expect_healthy("device healthy after reset races");
 }
 
+/* virtio-mmio lets the driver clear QueueReady and then change QueueNum:
+ * requests still in flight (slow writes, a flush) complete into a queue
+ * that is disabled and may have size 0. */
+static void disable_in_flight(void)
+{
+    if (is_pci)
+        return;     /* virtio-pci cannot disable a queue short of a reset */
+    for (int round = 0; round < 8; round++) {
+        bring_up_ok();
+        hdr.type = T_OUT;
+        hdr.sector = 8;
+        for (int i = 0; i < QS - 2; i += 2) {
+            set_desc(i, &hdr, 16, F_NEXT, (uint16_t)(i + 1));
+            set_desc(i + 1, data, 1024, F_NEXT, 15);
+            vring.avail.ring[i / 2] = (uint16_t)i;
+        }
+        static struct { uint32_t type, reserved; uint64_t sector; } fhdr = { 4, 0, 0 };
+        set_desc(14, &fhdr, 16, F_NEXT, 15);
+        vring.avail.ring[7] = 14;
+        set_desc(15, (void *)&status_byte, 1, F_WRITE, 0);
+        fence();
+        avail_idx = 8;
+        vring.avail.idx = avail_idx;
+        notify(0);
+        wr32(base + M_QUEUE_SEL, 0);
+        wr32(base + M_QUEUE_READY, 0);
+        wr32(base + M_QUEUE_NUM, 0);
+        uint64_t t = now();
+        while (now() - t < MTIME_HZ / 50)
+            ;
+    }
+    expect(1, "completions into a disabled size-0 queue: quail survives");
+    expect_broken_irq("  ...device recovers after reset", 0);
+}
+
 static void request_attacks(void)
 {
     /* No status byte: header only, nothing writable. */
@@ -776,6 +811,7 @@ int main(void)
     ring_attacks();
     request_attacks();
     reset_race();
+    disable_in_flight();
     queue_attacks();
     register_attacks();
     puts_("cases: ");
