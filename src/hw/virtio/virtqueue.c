@@ -117,6 +117,10 @@ int vq_pop(VirtQueue *vq, Bus *bus, VirtQueueElem *e)
     if ((uint16_t)(avail_idx - vq->last_avail_idx) > n)
         return err_set(EINVAL, "avail index moved by %u in a queue of %u",
                        (uint16_t)(avail_idx - vq->last_avail_idx), n);
+    /* A driver that reposts descriptors still in flight could have us
+     * hold unbounded requests (and host memory). */
+    if (vq->inuse >= n)
+        return err_set(EINVAL, "more than %u requests in flight on a queue of %u", n, n);
     uint16_t head;
     memcpy(&head, avail + 4 + 2 * (vq->last_avail_idx % n), 2);
     e->head = head;
@@ -126,6 +130,7 @@ int vq_pop(VirtQueue *vq, Bus *bus, VirtQueueElem *e)
     if (r < 0)
         return r;
     vq->last_avail_idx++;
+    vq->inuse++;
     if (vq->event_idx) {
         /* avail_event: tell the driver which index should kick us next. */
         uint8_t *used = bus_ram_ptr(bus, vq->used_addr, USED_RING(n) + 2);
@@ -151,6 +156,8 @@ int vq_push(VirtQueue *vq, Bus *bus, uint16_t head, uint32_t written)
     memcpy(slot, &id, 4);
     memcpy(slot + 4, &written, 4);
     vq->used_idx++;
+    if (vq->inuse)
+        vq->inuse--;
     /* The element must be visible before the index that publishes it. */
     __atomic_store_n((uint16_t *)(used + 2), vq->used_idx, __ATOMIC_RELEASE);
     return 0;

@@ -35,6 +35,7 @@ typedef struct VirtQueue {
     bool indirect;              /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
     uint16_t last_avail_idx;    /* next avail entry we will read */
     uint16_t used_idx;          /* our copy of used->idx */
+    uint16_t inuse;             /* popped, not yet pushed: at most size */
     uint16_t signalled_used;    /* used_idx when we last interrupted */
     bool signalled_used_valid;
 } VirtQueue;

@@ -623,6 +623,32 @@ static void disable_in_flight(void)
     expect_broken_irq("  ...device recovers after reset", 0);
 }
 
+/* The same descriptors posted again and again while still in flight: the
+ * device must not hold more requests than the queue has entries (else host
+ * memory grows at the guest's will).  It either catches up or sets
+ * NEEDS_RESET; both are fine, what matters is that quail stays up. */
+static void repost_in_flight(void)
+{
+    bring_up_ok();
+    hdr.type = T_OUT;
+    hdr.sector = 16;
+    set_desc(0, &hdr, 16, F_NEXT, 1);
+    set_desc(1, data, 1024, F_NEXT, 2);
+    set_desc(2, (void *)&status_byte, 1, F_WRITE, 0);
+    for (int i = 0; i < QS; i++)
+        vring.avail.ring[i] = 0;
+    for (int round = 0; round < 64 && !(get_status() & S_NEEDS_RESET); round++) {
+        fence();
+        avail_idx = (uint16_t)(avail_idx + QS);
+        vring.avail.idx = avail_idx;
+        notify(0);
+    }
+    int r = wait_used();
+    expect(r == 0 || r == -2, "descriptors reposted while in flight: caught up or NEEDS_RESET");
+    puts_(r == -2 ? "     (device set NEEDS_RESET)\n" : "     (device caught up)\n");
+    expect(bring_up_ok() && good_io(0x5a), "  ...device works after a reset");
+}
+
 static void request_attacks(void)
 {
     /* No status byte: header only, nothing writable. */
@@ -812,6 +838,7 @@ int main(void)
     request_attacks();
     reset_race();
     disable_in_flight();
+    repost_in_flight();
     queue_attacks();
     register_attacks();
     puts_("cases: ");
