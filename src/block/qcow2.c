@@ -533,6 +533,7 @@ static BlockDriver qcow2_driver = {
     .discard = qcow2_discard,
     .write_zeroes = qcow2_write_zeroes,
     .pwrite_compressed = qcow2_pwrite_compressed,
+    .aio_submit = qcow2_aio_submit,
     .block_status = qcow2_block_status,
     .truncate = qcow2_truncate,
     .getlength = qcow2_getlength,

@@ -157,6 +157,8 @@ int qcow2_cache_get(BlockNode *bs, Qcow2Cache *c, uint64_t off, uint8_t **data);
 /* Installs a cluster's contents (just written) without reading. */
 void qcow2_cache_put(BlockNode *bs, Qcow2Cache *c, uint64_t off, const uint8_t *data);
 void qcow2_cache_drop(Qcow2Cache *c, uint64_t off);
+/* The cached copy of the cluster at off, or NULL: never reads. */
+uint8_t *qcow2_cache_peek(Qcow2Cache *c, uint64_t off, uint32_t cluster_size);
 
 /* qcow2_refcount.c */
 int qcow2_refcount_init(BlockNode *bs);
@@ -174,6 +176,7 @@ int qcow2_preadv(BlockNode *bs, uint64_t off, uint64_t bytes, struct iovec *iov,
 int qcow2_pwritev(BlockNode *bs, uint64_t off, uint64_t bytes, struct iovec *iov, int niov);
 int qcow2_discard(BlockNode *bs, uint64_t off, uint64_t bytes);
 int qcow2_shrink(BlockNode *bs, uint64_t size);
+int qcow2_aio_submit(BlockNode *bs, BlockAIO *req);
 int qcow2_write_zeroes(BlockNode *bs, uint64_t off, uint64_t bytes, unsigned flags);
 int qcow2_block_status(BlockNode *bs, uint64_t off, uint64_t bytes, uint64_t *pnum,
                        uint64_t *map, BlockNode **file);

@@ -89,3 +89,14 @@ void qcow2_cache_drop(Qcow2Cache *c, uint64_t off)
             c->lru[i] = 0;
         }
 }
+
+uint8_t *qcow2_cache_peek(Qcow2Cache *c, uint64_t off, uint32_t cluster_size)
+{
+    for (int i = 0; i < c->n; i++) {
+        if (c->offsets[i] == off) {
+            c->lru[i] = ++c->tick;
+            return c->data + (size_t)i * cluster_size;
+        }
+    }
+    return NULL;
+}

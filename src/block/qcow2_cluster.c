@@ -789,3 +789,84 @@ int qcow2_shrink(BlockNode *bs, uint64_t size)
     }
     return ret;
 }
+
+/* L2 entry from the cache only; -EAGAIN when that would need a read. */
+static int cached_l2_entry(BlockNode *bs, uint64_t goff, uint64_t *l2e)
+{
+    Qcow2State *s = bs->opaque;
+    uint64_t l1_idx = goff >> (s->cluster_bits + s->l2_bits);
+    if (l1_idx >= s->l1_size)
+        return -EAGAIN;
+    uint64_t l2_off = s->l1[l1_idx] & L1E_OFFSET_MASK;
+    *l2e = 0;
+    if (!l2_off)
+        return 0;
+    if ((l2_off & (s->cluster_size - 1)) || l2_off < s->cluster_size || l2_off >= s->file_len)
+        return -EAGAIN;     /* the pool path reports the corruption */
+    pthread_mutex_lock(&s->cache_lock);
+    uint8_t *t = qcow2_cache_peek(&s->l2_cache, l2_off, s->cluster_size);
+    if (t)
+        *l2e = be64_get(t + 8 * ((goff >> s->cluster_bits) & (s->l2_entries - 1)));
+    pthread_mutex_unlock(&s->cache_lock);
+    return t ? 0 : -EAGAIN;
+}
+
+static void forwarded_read_done(void *opaque, int ret)
+{
+    blk_aio_complete(opaque, ret);
+}
+
+/* Reads whose mapping is in the cache go straight to the file's
+ * asynchronous path (one contiguous data run) or complete at once (zero
+ * clusters); everything else, or anything that would read metadata on the
+ * submitting thread, takes the worker pool. */
+int qcow2_aio_submit(BlockNode *bs, BlockAIO *req)
+{
+    Qcow2State *s = bs->opaque;
+    if (req->op != BLK_AIO_READ || !req->bytes)
+        return -ENOTSUP;
+    uint64_t cs = s->cluster_size, first;
+    pthread_rwlock_rdlock(&s->lock);
+    int ret = cached_l2_entry(bs, req->offset, &first);
+    Qcow2ClusterType t = qcow2_entry_type(s, first);
+    uint64_t host = first & L2E_OFFSET_MASK;
+    uint64_t len = cs - (req->offset & (cs - 1));
+    while (ret == 0 && len < req->bytes) {
+        uint64_t e;
+        ret = cached_l2_entry(bs, req->offset + len, &e);
+        Qcow2ClusterType t2 = qcow2_entry_type(s, e);
+        bool zero = t == QCOW2_CLUSTER_ZERO_PLAIN || t == QCOW2_CLUSTER_ZERO_ALLOC;
+        bool zero2 = t2 == QCOW2_CLUSTER_ZERO_PLAIN || t2 == QCOW2_CLUSTER_ZERO_ALLOC;
+        if (ret == 0 && !(t2 == t || (zero && zero2)))
+            ret = -EAGAIN;
+        if (ret == 0 && t == QCOW2_CLUSTER_NORMAL &&
+            (e & L2E_OFFSET_MASK) != host + ((req->offset + len) & ~(cs - 1)) - (req->offset & ~(cs - 1)))
+            ret = -EAGAIN;
+        len += cs;
+    }
+    if (ret == 0 && t == QCOW2_CLUSTER_NORMAL &&
+        ((host & (cs - 1)) || host < cs || host >= s->file_len))
+        ret = -EAGAIN;  /* the pool path reports the corruption */
+    pthread_rwlock_unlock(&s->lock);
+    if (ret < 0)
+        return -ENOTSUP;
+    switch (t) {
+    case QCOW2_CLUSTER_NORMAL:
+        /* On a refused submission the pool gets to try (no callback ran). */
+        return blk_aio_preadv(bs->file->node, host + (req->offset & (cs - 1)), req->iov, req->niov,
+                              forwarded_read_done, req) < 0 ? -ENOTSUP : 0;
+    case QCOW2_CLUSTER_ZERO_PLAIN:
+    case QCOW2_CLUSTER_ZERO_ALLOC:
+        iov_memset(req->iov, req->niov, 0, 0, req->bytes);
+        blk_aio_complete(req, 0);
+        return 0;
+    case QCOW2_CLUSTER_UNALLOCATED:
+        if (bs->backing)
+            return -ENOTSUP;
+        iov_memset(req->iov, req->niov, 0, 0, req->bytes);
+        blk_aio_complete(req, 0);
+        return 0;
+    default:
+        return -ENOTSUP;
+    }
+}
