@@ -595,6 +595,7 @@ static void disable_in_flight(void)
 {
     if (is_pci)
         return;     /* virtio-pci cannot disable a queue short of a reset */
+    int hit = 0;
     for (int round = 0; round < 8; round++) {
         bring_up_ok();
         hdr.type = T_OUT;
@@ -618,9 +619,15 @@ static void disable_in_flight(void)
         uint64_t t = now();
         while (now() - t < MTIME_HZ / 50)
             ;
+        /* Whether a completion raced the disable is up to the host's timing;
+         * either way the device must come back after a reset. */
+        hit += (get_status() & S_NEEDS_RESET) != 0;
     }
     expect(1, "completions into a disabled size-0 queue: quail survives");
-    expect_broken_irq("  ...device recovers after reset", 0);
+    puts_("     rounds where a completion hit the disabled queue: ");
+    puthex((uint64_t)hit);
+    puts_("\n");
+    expect(bring_up_ok() && good_io(0x33), "  ...device works after a reset");
 }
 
 /* The same descriptors posted again and again while still in flight: the
