@@ -49,6 +49,7 @@ static volatile uint8_t status_byte;
 static uint16_t avail_idx;
 
 static int is_pci;
+static uintptr_t pci_cfg;       /* the function's ECAM space */
 static uintptr_t base;          /* MMIO slot, or the BAR */
 static int failures, cases;
 
@@ -258,6 +259,7 @@ static int find_pci(void)
         wr32(cfg + 0x24, 0);
         wr16(cfg + 4, rd16(cfg + 4) | 0x6);
         base = BAR_ADDR;
+        pci_cfg = cfg;
         is_pci = 1;
         return 1;
     }
@@ -828,6 +830,38 @@ static void register_attacks(void)
     expect_healthy("device healthy after register abuse");
 }
 
+static void set_bar(uint64_t addr)
+{
+    wr32(pci_cfg + 0x20, (uint32_t)addr);
+    wr32(pci_cfg + 0x24, (uint32_t)(addr >> 32));
+}
+
+/* The BAR moved over RAM, across the end of the MMIO window, to the top of
+ * the address space: none of it may be decoded (the program runs from RAM,
+ * so shadowing it would end the test); then moved back, the device works. */
+static void bar_attacks(void)
+{
+    if (!is_pci)
+        return;
+    bring_up_ok();
+    static const uint64_t where[] = { RAM_BASE, RAM_BASE + 0x4000, 0x7fffe000,
+                                      0xffffffffffffc000ULL, 0x0, 0x10000000 };
+    static volatile uint32_t canary[2] = { 0x600dcafe, 0x600dcafe };
+    int ram_ok = 1;
+    for (unsigned i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+        set_bar(where[i]);
+        /* RAM (and so this program) still reads as RAM */
+        ram_ok &= rd32(RAM_BASE) == rd32(RAM_BASE) && canary[0] == 0x600dcafe;
+        /* touching the old place would fault: it must no longer decode */
+    }
+    set_bar(BAR_ADDR);
+    expect(ram_ok, "pci BAR over RAM / outside the window not decoded");
+    expect(rd8(BAR_ADDR + P_STATUS) == 15, "pci BAR moved around and back");
+    wr16(pci_cfg + 4, rd16(pci_cfg + 4) & ~0x2);
+    wr16(pci_cfg + 4, rd16(pci_cfg + 4) | 0x2);
+    expect_healthy("device healthy after BAR games");
+}
+
 int main(void)
 {
     puts_("virtio hostile-driver test\n");
@@ -848,6 +882,7 @@ int main(void)
     repost_in_flight();
     queue_attacks();
     register_attacks();
+    bar_attacks();
     puts_("cases: ");
     puthex((uint64_t)cases);
     puts_(" failures: ");
