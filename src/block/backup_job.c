@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "block/dirty_bitmap.h"
 #include "block/job.h"
@@ -88,10 +89,28 @@ static int backup_run(Job *j)
         return 0;
     }
     DirtyBitmap *pending = cbw_pending(b->filter);
-    uint64_t c = cbw_cluster_size(b->filter), size = pending->size;
+    uint64_t c = cbw_cluster_size(b->filter), size = pending->size, copied = 0;
+    job_lock();
+    j->speed = b->speed;
+    job_unlock();
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (uint64_t o = 0; o < size; o += c) {
         if (job_yield(j))
             return -ECANCELED;
+        /* speed: bytes per second the job itself copies (guest-triggered
+         * copies are never held back). */
+        while (j->speed && !j->cancelled) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            double el = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+            double due = (double)copied / (double)j->speed;
+            if (el >= due)
+                break;
+            double d = due - el > 0.05 ? 0.05 : due - el;
+            struct timespec ts = { 0, (long)(d * 1e9) };
+            nanosleep(&ts, NULL);
+        }
         if (!dbm_get(pending, o))
             continue;
         int ret = cbw_copy_range(b->filter, o, c);
@@ -107,6 +126,7 @@ static int backup_run(Job *j)
         job_lock();
         j->progress_current += o + c > size ? size - o : c;
         job_unlock();
+        copied += c;
     }
     int ret = blk_flush(b->target);
     return ret < 0 ? err_set(-ret, "%s", strerror(-ret)) : 0;
@@ -160,6 +180,9 @@ static int backup_prepare(json_object *a, void **st)
         else
             return err_set(EINVAL, "Parameter 'bitmap-mode' does not accept value '%s'", mode);
     }
+    json_object *spv;
+    if (json_object_object_get_ex(a, "speed", &spv) && json_object_get_int64(spv) < 0)
+        return err_set(EINVAL, "Parameter 'speed' expects a non-negative value");
     const char *on_src = sarg(a, "on-source-error"), *on_tgt = sarg(a, "on-target-error");
     if ((on_src && strcmp(on_src, "report")) || (on_tgt && strcmp(on_tgt, "report")))
         return err_set(ENOTSUP, "Only on-source-error and on-target-error 'report' are supported");
@@ -273,7 +296,8 @@ static int backup_prepare(json_object *a, void **st)
         dbm_unlock();
         b->user = user;
     }
-    b->speed = 0;
+    json_object *sp;
+    b->speed = json_object_object_get_ex(a, "speed", &sp) ? (uint64_t)json_object_get_int64(sp) : 0;
     *st = b;
     return 0;
 }
@@ -294,6 +318,7 @@ static void backup_txn_commit(void *st)
     }
     job_lock();
     j->progress_total = total;
+    j->speed = b->speed;
     job_unlock();
 }
 

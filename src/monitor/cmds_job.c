@@ -142,6 +142,29 @@ static void __attribute__((unused)) unused_verbs(void)
     (void)block_job_dismiss;
 }
 
+static int block_job_set_speed(json_object *a, json_object **ret)
+{
+    *ret = NULL;
+    json_object *v;
+    json_object_object_get_ex(a, "speed", &v);
+    int64_t speed = json_object_get_int64(v);
+    const char *id = sarg(a, "device");
+    job_lock();
+    Job *j = job_find(id);
+    int r = 0;
+    if (!j || !j->drv->is_block_job)
+        r = qmp_error(QMP_ERR_DEVICE_NOT_ACTIVE, "Block job '%s' not found", id);
+    else if (speed < 0)
+        r = qmp_error(QMP_ERR_GENERIC, "Parameter 'speed' expects a non-negative value");
+    else
+        j->speed = (uint64_t)speed;
+    job_unlock();
+    return r;
+}
+static const QmpCommand cmd_bj_speed = { "block-job-set-speed", "device:s,speed:i",
+                                         block_job_set_speed, false };
+QMP_COMMAND_REGISTER(cmd_bj_speed)
+
 /* ---- blockdev-create ---- */
 typedef struct CreateJob {
     json_object *options;

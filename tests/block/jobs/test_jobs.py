@@ -611,7 +611,34 @@ def snapshot_sync(kind, tmp):
     assert json.loads(r.stdout)["backing-filename"] == disk, r.stdout
 
 
-SCENARIOS = [("snapshot-sync", snapshot_sync), ("bad-args", bad_args), ("reopen-insert", reopen_insert), ("throttle", throttle_filter), ("backup-target-full", backup_target_full), ("persistent-bitmaps", persistent_bitmaps), ("bitmap-export", bitmap_export), ("backup-chain", backup_chain),
+def backup_slow_writes(kind, tmp):
+    """A full backup held to 4 MiB/s while the host rewrites the disk through
+    its export: every rewrite lands while chunks are still pending, so the
+    copy-before-write path runs; the backup is the disk at the start."""
+    vm, disk, sock = disk_vm(kind, tmp)
+    try:
+        w = write_export(vm, sock)
+        qemu_io(w, "write -P 0x1a 0 16M", "write -P 0x1b 40M 4M")
+        state_a = read_all(w, SIZE)
+        full = img(tmp, "full.qcow2")
+        add_qcow2(vm, "tfull", full)
+        vm.cmd("blockdev-backup", **{"job-id": "js"}, device="disk0", target="tfull",
+               sync="full", speed=4 << 20)
+        # Writes from the end backwards: the job copies from the start.
+        qemu_io(w, *[f"write -P 0x2c {k}M 1M" for k in range(63, 31, -1)],
+                *[f"write -P 0x2d {k}M 64k" for k in range(15, 0, -1)])
+        j = vm.cmd("query-block-jobs")
+        assert j and j[0]["speed"] == 4 << 20 and j[0]["offset"] < SIZE, j
+        vm.cmd("block-job-set-speed", device="js", speed=0)
+        d = wait_job(vm, "js")
+        assert "error" not in d, d
+        del_qcow2(vm, "tfull")
+        assert image_bytes(full) == state_a, "backup is not the disk at its start"
+    finally:
+        vm.close()
+
+
+SCENARIOS = [("backup-slow-writes", backup_slow_writes), ("snapshot-sync", snapshot_sync), ("bad-args", bad_args), ("reopen-insert", reopen_insert), ("throttle", throttle_filter), ("backup-target-full", backup_target_full), ("persistent-bitmaps", persistent_bitmaps), ("bitmap-export", bitmap_export), ("backup-chain", backup_chain),
              ("fleece-sync-none", fleece_sync_none),
              ("fleece-snapshot-access", fleece_snapshot_access)]
 
