@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hw/pci/pci_bridge.h"
 #include "hw/pci/pci_host.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -184,6 +185,8 @@ static bool bridge_passes(PciDevice *br, uint64_t addr, uint64_t size)
     uint64_t limit = (uint64_t)(pci_get_word(c + PCI_MEMORY_LIMIT) & 0xfff0) << 16 | 0xfffff;
     if (window_has(base, limit, addr, size))
         return true;
+    if (!pci_bridge_has_pref(br))
+        return false;
     uint16_t pb = pci_get_word(c + PCI_PREF_MEMORY_BASE), pl = pci_get_word(c + PCI_PREF_MEMORY_LIMIT);
     base = (uint64_t)(pb & 0xfff0) << 16;
     limit = (uint64_t)(pl & 0xfff0) << 16 | 0xfffff;

@@ -8,7 +8,7 @@
 
 void pci_bridge_init(PciDevice *d, PciBus *sec, const char *id, uint16_t vendor,
                      uint16_t device, uint8_t revision, bool express_secondary,
-                     uint8_t first_slot, uint8_t last_slot)
+                     uint8_t first_slot, uint8_t last_slot, PciBridgePref pref)
 {
     pci_device_init(d, id, vendor, device, revision, 0x060400, 0, 0);
     /* A type 1 header keeps the prefetchable limit where a type 0 one has
@@ -23,13 +23,17 @@ void pci_bridge_init(PciDevice *d, PciBus *sec, const char *id, uint16_t vendor,
     pci_set_word(d->w1cmask + PCI_SEC_STATUS, 0xf900);
     pci_set_word(d->wmask + PCI_MEMORY_BASE, 0xfff0);
     pci_set_word(d->wmask + PCI_MEMORY_LIMIT, 0xfff0);
-    /* 64-bit prefetchable window (type bits 01 read back in both). */
-    pci_set_word(d->config + PCI_PREF_MEMORY_BASE, 0x0001);
-    pci_set_word(d->config + PCI_PREF_MEMORY_LIMIT, 0x0001);
-    pci_set_word(d->wmask + PCI_PREF_MEMORY_BASE, 0xfff0);
-    pci_set_word(d->wmask + PCI_PREF_MEMORY_LIMIT, 0xfff0);
-    pci_set_long(d->wmask + PCI_PREF_BASE_UPPER32, 0xffffffff);
-    pci_set_long(d->wmask + PCI_PREF_LIMIT_UPPER32, 0xffffffff);
+    if (pref != PCI_BRIDGE_PREF_NONE) {
+        pci_set_word(d->wmask + PCI_PREF_MEMORY_BASE, 0xfff0);
+        pci_set_word(d->wmask + PCI_PREF_MEMORY_LIMIT, 0xfff0);
+    }
+    if (pref == PCI_BRIDGE_PREF_64) {
+        /* type bits 01 read back in base and limit */
+        pci_set_word(d->config + PCI_PREF_MEMORY_BASE, 0x0001);
+        pci_set_word(d->config + PCI_PREF_MEMORY_LIMIT, 0x0001);
+        pci_set_long(d->wmask + PCI_PREF_BASE_UPPER32, 0xffffffff);
+        pci_set_long(d->wmask + PCI_PREF_LIMIT_UPPER32, 0xffffffff);
+    }
     /* parity, SERR, ISA, VGA, master abort mode, secondary bus reset */
     pci_set_word(d->wmask + PCI_BRIDGE_CONTROL, 0x007f);
     memset(sec, 0, sizeof(*sec));
@@ -38,6 +42,11 @@ void pci_bridge_init(PciDevice *d, PciBus *sec, const char *id, uint16_t vendor,
     sec->first_slot = first_slot;
     sec->last_slot = last_slot;
     d->sec_bus = sec;
+}
+
+bool pci_bridge_has_pref(const PciDevice *d)
+{
+    return pci_get_word(d->wmask + PCI_PREF_MEMORY_BASE) != 0;
 }
 
 int pci_bridge_check_id(PciBus *parent, const char *id)

@@ -129,13 +129,13 @@ static int br_create(VirtMachine *m, const KvList *opts)
     if (!br)
         return err_set(ENOMEM, "out of memory");
     PciDevice *d = &br->dev;
-    pci_bridge_init(d, &br->sec, id, 0x1b36, 0x000e, 0, false, 0, 31);
+    pci_bridge_init(d, &br->sec, id, 0x1b36, 0x000e, 0, false, 0, 31, PCI_BRIDGE_PREF_NONE);
     d->ops = &br_ops;
     d->opaque = br;
     br->sec.hotplug = &br_hotplug;
     br->sec.hotplug_opaque = br;
     pci_set_intx_pin(d, 1);
-    pci_register_bar(d, 0, SHPC_BAR_SIZE, PCI_BAR_MEM64, &shpc_bar_ops, br);
+    pci_register_bar(d, 0, SHPC_BAR_SIZE, PCI_BAR_MEM64 | PCI_BAR_PREFETCH, &shpc_bar_ops, br);
     if ((r = pcie_cap_init(d, PCI_EXP_TYPE_PCI_BRIDGE, 0)) < 0 ||
         (r = shpc_init(&br->shpc, d, &br->sec, SHPC_MAX_SLOTS)) < 0 ||
         (r = pci_bus_attach(bus, d, devfn)) < 0) {

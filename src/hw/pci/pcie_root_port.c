@@ -142,7 +142,7 @@ static int rp_create(VirtMachine *m, const KvList *opts)
     rp->slot = slot;
     PciDevice *d = &rp->dev;
     /* Only device 0 exists below a downstream port. */
-    pci_bridge_init(d, &rp->sec, id, 0x1b36, 0x000c, 0, true, 0, 0);
+    pci_bridge_init(d, &rp->sec, id, 0x1b36, 0x000c, 0, true, 0, 0, PCI_BRIDGE_PREF_32);
     d->ops = &rp_ops;
     d->opaque = rp;
     rp->sec.hotplug = &rp_hotplug;

@@ -149,13 +149,28 @@ static void windows_forwarding(void **state)
     cw(2, 1, PCI_BASE_ADDRESS_0 + 20, 4, 0);
     cw(2, 1, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
     assert_false(mapped(0x40200000));           /* bridges closed */
-    /* rp1: memory window 0x40000000-0x401fffff, pref 0x40200000-0x403fffff */
+    /* rp1: memory window 0x40000000-0x401fffff, pref 0x40200000-0x403fffff.
+     * Its prefetchable window is 32-bit: the type nibble and the upper
+     * halves are read-only zero. */
     cw(0, 1, PCI_MEMORY_BASE, 4, 0x40104000);
     cw(0, 1, PCI_PREF_MEMORY_BASE, 4, 0x40314021);
-    assert_int_equal(cr(0, 1, PCI_PREF_MEMORY_BASE, 2), 0x4021);     /* 64-bit type kept */
+    assert_int_equal(cr(0, 1, PCI_PREF_MEMORY_BASE, 4), 0x40304020);
+    cw(0, 1, PCI_PREF_BASE_UPPER32, 4, 1);
+    assert_int_equal(cr(0, 1, PCI_PREF_BASE_UPPER32, 4), 0);
     cw(0, 1, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
     assert_false(mapped(0x40200000));           /* br1 still closed */
-    cw(1, 0, PCI_PREF_MEMORY_BASE, 4, 0x40204021);
+    cw(1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+    /* br1 has no prefetchable window: writes vanish, nothing opens. */
+    cw(1, 0, PCI_PREF_MEMORY_BASE, 4, 0x40204020);
+    cw(1, 0, PCI_PREF_LIMIT_UPPER32, 4, 1);
+    assert_int_equal(cr(1, 0, PCI_PREF_MEMORY_BASE, 4), 0);
+    assert_int_equal(cr(1, 0, PCI_PREF_LIMIT_UPPER32, 4), 0);
+    assert_false(mapped(0x40200000));
+    /* br1's memory window 0x40200000-0x402fffff takes the 64-bit
+     * prefetchable BAR, as Linux places it without a prefetchable window. */
+    cw(1, 0, PCI_MEMORY_BASE, 4, 0x40204020);
+    assert_true(mapped(0x40200000));
+    cw(1, 0, PCI_COMMAND, 2, 0);
     assert_false(mapped(0x40200000));           /* br1 memory decoding off */
     cw(1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
     assert_true(mapped(0x40200000));
@@ -174,16 +189,15 @@ static void windows_forwarding(void **state)
     cw(2, 1, PCI_BASE_ADDRESS_0 + 16, 4, 0x40200000);
     assert_true(mapped(0x40200000));
     /* Inverted window (base > limit): closed. */
-    cw(1, 0, PCI_PREF_MEMORY_BASE, 4, 0x40104030);
+    cw(1, 0, PCI_MEMORY_BASE, 4, 0x40104030);
     assert_false(mapped(0x40200000));
-    /* Upper 32 bits of the prefetchable window misprogrammed. */
-    cw(1, 0, PCI_PREF_MEMORY_BASE, 4, 0x40204021);
-    cw(1, 0, PCI_PREF_BASE_UPPER32, 4, 1);
+    cw(1, 0, PCI_MEMORY_BASE, 4, 0x40204020);
+    assert_true(mapped(0x40200000));
+    /* rp1's prefetchable window misplaced: the BAR is no longer inside any
+     * window of rp1. */
+    cw(0, 1, PCI_PREF_MEMORY_BASE, 4, 0x40504040);
     assert_false(mapped(0x40200000));
-    cw(1, 0, PCI_PREF_LIMIT_UPPER32, 4, 1);
-    assert_false(mapped(0x40200000));
-    cw(1, 0, PCI_PREF_BASE_UPPER32, 4, 0);
-    cw(1, 0, PCI_PREF_LIMIT_UPPER32, 4, 0);
+    cw(0, 1, PCI_PREF_MEMORY_BASE, 4, 0x40304020);
     assert_true(mapped(0x40200000));
     /* rng2 below rp2 placed over rng1's BAR with rp2's window overlapping
      * rp1's: the second mapping is refused (no forwarding), nothing aborts. */
