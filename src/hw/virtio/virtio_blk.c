@@ -64,6 +64,13 @@ typedef struct BlkReq {
     VirtQueueElem elem;
 } BlkReq;
 
+/* The node our root edge points at now: a filter inserted above the disk
+ * (backup job, throttling) moves the edge, and guest I/O must follow it. */
+static BlockNode *cur_node(VirtioBlk *b)
+{
+    return b->root->node;
+}
+
 static void complete(BlkReq *r, uint8_t status, uint32_t written)
 {
     VirtioBlk *b = r->blk;
@@ -141,8 +148,8 @@ static int do_range_op(VirtioBlk *b, BlkReq *r)
     if (!range_ok(b, sector, (uint64_t)num * SECTOR) || (r->type == T_DISCARD && flags))
         return S_IOERR;
     int ret = r->type == T_DISCARD
-        ? blk_aio_discard(b->bs, sector * SECTOR, (uint64_t)num * SECTOR, aio_done, r)
-        : blk_aio_write_zeroes(b->bs, sector * SECTOR, (uint64_t)num * SECTOR,
+        ? blk_aio_discard(cur_node(b), sector * SECTOR, (uint64_t)num * SECTOR, aio_done, r)
+        : blk_aio_write_zeroes(cur_node(b), sector * SECTOR, (uint64_t)num * SECTOR,
                                (flags & 1) ? BLK_ZERO_MAY_UNMAP : 0, aio_done, r);
     return ret < 0 ? S_IOERR : -1;
 }
@@ -160,12 +167,12 @@ static int submit(VirtioBlk *b, BlkReq *r)
         if (r->data_len == 0)
             return S_OK;
         int ret = r->type == T_IN
-            ? blk_aio_preadv(b->bs, r->sector * SECTOR, r->data, r->ndata, aio_done, r)
-            : blk_aio_pwritev(b->bs, r->sector * SECTOR, r->data, r->ndata, aio_done, r);
+            ? blk_aio_preadv(cur_node(b), r->sector * SECTOR, r->data, r->ndata, aio_done, r)
+            : blk_aio_pwritev(cur_node(b), r->sector * SECTOR, r->data, r->ndata, aio_done, r);
         return ret < 0 ? S_IOERR : -1;
     }
     case T_FLUSH:
-        return blk_aio_flush(b->bs, aio_done, r) < 0 ? S_IOERR : -1;
+        return blk_aio_flush(cur_node(b), aio_done, r) < 0 ? S_IOERR : -1;
     case T_GET_ID: {
         char id[20] = { 0 };
         memcpy(id, b->serial, strnlen(b->serial, 20));
@@ -228,8 +235,8 @@ static const VirtioDeviceOps blk_ops = {
 static void blk_cleanup(VirtMachine *m, void *opaque)
 {
     VirtioBlk *b = opaque;
-    if (b->bs)
-        blk_drain(b->bs);
+    if (b->root)
+        blk_drain(cur_node(b));
     if (b->root)
         blk_root_detach(b->root);
     free(b);
