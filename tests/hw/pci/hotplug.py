@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """PCIe hot-plug with a running Linux guest (issue 6, acceptance 2 and 3).
 
-Boots the test guest to its shell with two empty root ports and a QMP
-socket, then:
+Boots the test guest to its shell with three root ports (rp1 holding the
+bridge br1, rp2 and rp3 empty) and a QMP socket, then:
   pciehp: device_add virtio-blk-pci into root port rp2, wait for the guest to
     bind it, run the pattern test on it, device_del it and wait for
     DEVICE_DELETED and for the disk to vanish from the guest;
-  SHPC: device_add pcie-pci-bridge into root port rp1, wait for shpchp,
-    device_add virtio-blk-pci into bridge slot 1, pattern test, then
+  SHPC: device_add virtio-blk-pci into slot 1 of the cold-plugged bridge
+    br1, pattern test, device_del with DEVICE_DELETED, and again;
+  bridge: device_add pcie-pci-bridge into the empty root port rp3, wait for
+    shpchp, device_add virtio-blk-pci into its slot 1, pattern test, then
     device_del the disk and the bridge (reverse order) with DEVICE_DELETED
     for each.
 Finally the guest powers off and the emulator must exit 0 with nothing on
@@ -234,14 +236,29 @@ def main():
         q.wait_deleted('blk3', 60, g)
         print('hotplug: SHPC plug, pattern test, unplug, replug: ok', flush=True)
 
-        # --- a bridge hot-plugged into the empty root port rp3 and removed
+        # --- a bridge hot-plugged into the empty root port rp3, a disk
+        # hot-plugged behind it through its SHPC, then both removed in
+        # reverse order
         q.check('device_add', driver='pcie-pci-bridge', id='br2', bus='rp3')
-        poll_guest(g, 'lspci', r'^  \S+ 1b36:000e class 060400 parent 0000:00:03\.0 driver shpchp$', 60,
-                   'bridge plug')
+        out = poll_guest(g, 'lspci',
+                         r'^  \S+:00\.0 1b36:000e class 060400 parent 0000:00:03\.0 driver shpchp$',
+                         60, 'bridge plug')
+        br2 = re.search(r'^  (\S+) 1b36:000e class 060400 parent 0000:00:03\.0', out, re.M).group(1)
+        q.check('device_add', driver='virtio-blk-pci', id='blk4', drive='d1', bus='br2', addr='1')
+        poll_guest(g, 'ls /dev', r'^vda$', 60, 'SHPC plug behind the hot-plugged bridge')
+        out = g.run('lspci')
+        if not re.search(r'^    \S+:01\.0 1af4:10(42|01) class 01\S+ parent %s driver virtio-pci$'
+                         % re.escape(br2), out, re.M):
+            die('disk not in slot 1 behind the hot-plugged bridge:\n' + out)
+        pattern_test(g, 51)
+        q.check('device_del', id='blk4')
+        q.wait_deleted('blk4', 60, g)
+        poll_guest(g, 'ls /dev', r'\A(?![\s\S]*^vda$)', 30, 'SHPC unplug behind the hot-plugged bridge')
         q.check('device_del', id='br2')
         q.wait_deleted('br2', 60, g)
         poll_guest(g, 'lspci', r'\A(?![\s\S]*parent 0000:00:03\.0)', 30, 'bridge unplug')
-        print('hotplug: bridge plug into a root port and unplug: ok', flush=True)
+        print('hotplug: bridge into a root port, disk behind it via SHPC, pattern test, '
+              'unplug both: ok', flush=True)
 
         g.p.stdin.write(b'poweroff\n')
         g.p.stdin.flush()
