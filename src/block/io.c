@@ -86,6 +86,12 @@ void blk_drain(BlockNode *bs)
     pthread_mutex_unlock(&bs->inflight_lock);
 }
 
+void blk_drain_all(void)
+{
+    for (BlockNode *bs = blk_next_node(NULL); bs; bs = blk_next_node(bs))
+        blk_drain(bs);
+}
+
 int64_t blk_getlength(BlockNode *bs)
 {
     if (bs->drv->getlength)

@@ -249,6 +249,8 @@ int64_t blk_getlength(BlockNode *bs);
 int64_t blk_allocated_size(BlockNode *bs);
 /* Waits until no request of bs is in flight. */
 void blk_drain(BlockNode *bs);
+/* The same for every node (a paused machine has no I/O still landing). */
+void blk_drain_all(void);
 
 /* Asynchronous I/O: returns 0 once queued (cb then runs exactly once, on an
  * I/O thread, possibly before this returns; a read the page cache satisfies

@@ -1,5 +1,6 @@
 /* The virt machine: device wiring, hart threads and the power-state loop. */
 #include "hw/virt.h"
+#include "block/node.h"
 #include "monitor/qmp.h"
 
 #include <errno.h>
@@ -370,8 +371,13 @@ int virt_run(VirtMachine *m)
 
         if (r == MACHINE_RUNNING) {
             /* stop/cont from the monitor */
-            if (want_pause)
+            if (want_pause) {
                 stop_harts(m);
+                /* As QEMU's vm_stop: requests the guest already issued
+                 * (queued in a throttle node, in io_uring) land before
+                 * "stop" returns, so a copy taken while paused is exact. */
+                blk_drain_all();
+            }
             pthread_mutex_lock(&m->req_lock);
             m->paused = want_pause;
             pthread_cond_broadcast(&m->req_cond);

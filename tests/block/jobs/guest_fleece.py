@@ -144,6 +144,57 @@ def main():
                            capture_output=True, text=True)
         assert r.returncode == 0, "writes lost across filter insertion/removal: " + r.stdout
         print(f"ok   {kind} guest-throttle-insert ({moves} moves while the guest wrote)")
+
+        # Boot 3: blockdev-backup of the device's own node while the guest
+        # overwrites it.  The guest's writes are throttled (8 s for the disk)
+        # so the job overlaps them; once the guest is writing, the VM is
+        # paused, the disk copied (the expected point in time), the job
+        # started and the VM resumed.  The job's copy-before-write filter goes
+        # above the node the device uses, so the guest's writes must pass
+        # through it and the target must equal the paused copy.
+        target = os.path.join(tmp, "backup.qcow2")
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", target, str(SIZE)], check=True)
+        if os.path.exists(qmp):
+            os.unlink(qmp)
+        proc = subprocess.Popen(
+            [os.path.join(root, "tests", "guest", "run-guest-test.sh"), "--emulator", kind,
+             "--smp", "2", "--timeout", "300", "--test", "blkpattern",
+             "--args", f"dev=/dev/vda,size={SIZE},seed=4,mode=write", "--",
+             "-object", "throttle-group,id=G,x-bps-write=4000000",
+             "-blockdev", f"driver=file,node-name=f0,filename={disk}",
+             "-blockdev", "driver=throttle,node-name=thr,file=f0,throttle-group=G",
+             "-blockdev", "driver=raw,node-name=disk0,file=thr",
+             "-device", "virtio-blk-pci,drive=disk0,id=vd0",
+             "-qmp", f"unix:{qmp},server=on,wait=off"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        vm = Attach(qmp, proc)
+        # The guest has started writing once the disk's first bytes change.
+        before = open(disk, "rb").read(1 << 16)
+        deadline = time.time() + 240
+        while open(disk, "rb").read(1 << 16) == before:
+            assert proc.poll() is None and time.time() < deadline, "the guest never wrote"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        vm.cmd("stop")
+        expected = open(disk, "rb").read()
+        vm.cmd("blockdev-add", driver="file", **{"node-name": "bt-f"}, filename=target)
+        vm.cmd("blockdev-add", driver="qcow2", **{"node-name": "bt"}, file="bt-f")
+        vm.cmd("blockdev-backup", **{"job-id": "job0"}, device="disk0", target="bt",
+               sync="full", speed=8 << 20)
+        vm.cmd("cont")
+        vm.event("BLOCK_JOB_COMPLETED", timeout=240)
+        vm.cmd("blockdev-del", **{"node-name": "bt"})
+        vm.cmd("blockdev-del", **{"node-name": "bt-f"})
+        out = proc.communicate(timeout=300)[0]
+        assert proc.returncode == 0, out[-3000:]
+        assert expected != open(disk, "rb").read(), "the guest wrote nothing after the pause"
+        got = os.path.join(tmp, "backup.raw")
+        subprocess.run(["qemu-img", "convert", "-O", "raw", target, got], check=True)
+        assert open(got, "rb").read() == expected, "backup is not the disk at the job's start"
+        r = subprocess.run([bp, f"dev={disk}", f"size={SIZE}", "seed=4", "mode=verify"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, "guest writes during the backup were lost: " + r.stdout
+        print(f"ok   {kind} guest-backup-job (point-in-time copy while the guest wrote)")
     finally:
         subprocess.run(["rm", "-rf", tmp])
 
