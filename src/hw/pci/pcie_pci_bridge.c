@@ -129,6 +129,11 @@ static int br_create(VirtMachine *m, const KvList *opts)
     if (!br)
         return err_set(ENOMEM, "out of memory");
     PciDevice *d = &br->dev;
+    /* No prefetchable window and a 64-bit prefetchable SHPC BAR (QEMU has
+     * both the other way round): the layout under which Linux 6.1 can size
+     * this bridge's window after it was itself hot-plugged into a root
+     * port, whose windows it otherwise overcommits (docs/pcie.md, "Bridge
+     * windows and Linux 6.1").  SHPC register reads have no side effects. */
     pci_bridge_init(d, &br->sec, id, 0x1b36, 0x000e, 0, false, 0, 31, PCI_BRIDGE_PREF_NONE);
     d->ops = &br_ops;
     d->opaque = br;

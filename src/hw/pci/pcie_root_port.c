@@ -141,7 +141,10 @@ static int rp_create(VirtMachine *m, const KvList *opts)
     rp->chassis = chassis;
     rp->slot = slot;
     PciDevice *d = &rp->dev;
-    /* Only device 0 exists below a downstream port. */
+    /* Only device 0 exists below a downstream port.  The prefetchable
+     * window is 32-bit so that a hot-plugged pcie-pci-bridge's 64-bit
+     * prefetchable SHPC BAR lands in it while Linux 6.1 budgets it against
+     * the memory window (docs/pcie.md, "Bridge windows and Linux 6.1"). */
     pci_bridge_init(d, &rp->sec, id, 0x1b36, 0x000c, 0, true, 0, 0, PCI_BRIDGE_PREF_32);
     d->ops = &rp_ops;
     d->opaque = rp;
