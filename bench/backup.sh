@@ -10,6 +10,7 @@
 # output in the page cache; the "then sync -f" rows include making it durable,
 # which quail's repository is when `backup run` returns.  The tools take turns
 # within each round; virtnbdbackup runs last (it needs a libvirt domain).
+# Each timed run starts after a sync, so no tool pays for another's writeback.
 # The virtnbdbackup row needs
 # `apt-get install virtnbdbackup libvirt-daemon-system` and a running libvirtd
 # (without systemd: `virtlogd -d; libvirtd -d`); otherwise it says why not.
@@ -69,7 +70,7 @@ declare -A rate
 url="nbd+unix:///d0?socket=$T/nbd.sock"
 quail_once() { # REPODIR
     rm -rf "$1"; mkdir "$1"; "$quail" backup init "$1" >/dev/null
-    t0=$(now)
+    sync; t0=$(now)
     TMPDIR=$T "$quail" backup run --qmp "$T/qmp.sock" --full "$1" >/dev/null || { echo "quail backup failed" >&2; exit 1; }
     t1=$(now)
     echo "$data / ($t1 - $t0)" | bc -l
@@ -83,14 +84,14 @@ for r in $(seq "$reps"); do
     # The same disk through QEMU's NBD server, read-only (the VM is idle).
     qmp nbd-server-start "{\"addr\":{\"type\":\"unix\",\"data\":{\"path\":\"$T/nbd.sock\"}}}" >/dev/null
     qmp block-export-add '{"type":"nbd","id":"bench","node-name":"d0n","name":"d0","writable":false}' >/dev/null
-    rm -f "$T/out.qcow2"; t0=$(now)
+    rm -f "$T/out.qcow2"; sync; t0=$(now)
     qemu-img convert -f raw -O qcow2 "$url" "$T/out.qcow2" || exit 1
     t1=$(now); echo "$data / ($t1 - $t0)" | bc -l >>"$T/convert.rates"
     # convert leaves its output in the page cache; quail's repository is
     # durable when it returns.  Adding the sync compares like with like.
     sync -f "$T/out.qcow2"
     t2=$(now); echo "$data / ($t2 - $t0)" | bc -l >>"$T/convertsync.rates"
-    rm -f "$T/out.raw"; t0=$(now)
+    rm -f "$T/out.raw"; sync; t0=$(now)
     nbdcopy "$url" "$T/out.raw" || exit 1
     t1=$(now); echo "$data / ($t1 - $t0)" | bc -l >>"$T/nbdcopy.rates"
     qmp block-export-del '{"id":"bench"}' >/dev/null; qmp nbd-server-stop >/dev/null
@@ -120,7 +121,7 @@ else
 XML
     if virsh -q -c qemu:///system create "$T/dom.xml" >/dev/null 2>"$T/virsh.err"; then
         for r in $(seq "$reps"); do
-            rm -rf "$T/vbk"; t0=$(now)
+            rm -rf "$T/vbk"; sync; t0=$(now)
             virtnbdbackup -U qemu:///system -d "$dom" -l copy -o "$T/vbk" >/dev/null 2>&1 || { echo -1; continue; }
             t1=$(now); echo "$data / ($t1 - $t0)" | bc -l
             sync -f "$T/vbk"
