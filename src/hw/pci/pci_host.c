@@ -254,3 +254,40 @@ int pci_host_create(VirtMachine *m)
     the_host = h;
     return 0;
 }
+
+int pci_parse_addr(const char *s, uint8_t *devfn)
+{
+    char *end;
+    unsigned long slot = strtoul(s, &end, 16), fn = 0;
+    if (end == s)
+        return err_set(EINVAL, "bad PCI address '%s'", s);
+    if (*end == '.') {
+        const char *f = end + 1;
+        fn = strtoul(f, &end, 16);
+        if (end == f)
+            return err_set(EINVAL, "bad PCI address '%s'", s);
+    }
+    if (*end || slot > 31 || fn > 7)
+        return err_set(EINVAL, "bad PCI address '%s' (slot 0-1f, function 0-7)", s);
+    *devfn = PCI_DEVFN(slot, fn);
+    return 0;
+}
+
+int pci_host_place(VirtMachine *m, const KvList *opts, PciBus **bus, uint8_t *devfn)
+{
+    int r = pci_host_create(m);
+    if (r < 0)
+        return r;
+    const char *busname = kv_get(opts, "bus");
+    *bus = pci_host_find_bus(pci_host_get(m), busname);
+    if (!*bus)
+        return err_set(ENOENT, "Bus '%s' not found", busname);
+    const char *addr = kv_get(opts, "addr");
+    if (addr)
+        return pci_parse_addr(addr, devfn);
+    int slot = pci_bus_free_slot(*bus);
+    if (slot < 0)
+        return slot;
+    *devfn = PCI_DEVFN(slot, 0);
+    return 0;
+}

@@ -4,6 +4,7 @@
 #ifndef QUAIL_HW_PCI_PCI_HOST_H
 #define QUAIL_HW_PCI_PCI_HOST_H
 
+#include "hw/device.h"
 #include "hw/pci/pci.h"
 
 typedef struct VirtMachine VirtMachine;
@@ -30,6 +31,14 @@ PciHost *pci_host_any(void);
 PciDevice *pci_host_find_device(PciHost *h, const char *id);
 /* The bus a configuration cycle for bus number nr reaches, or NULL. */
 PciBus *pci_host_bus_by_number(PciHost *h, unsigned nr);
+
+/* "3", "0x3", "03.0" -> devfn; -EINVAL when malformed. */
+int pci_parse_addr(const char *s, uint8_t *devfn);
+
+/* Where a new function goes: the bus -device's bus= names (the root bus by
+ * default) and addr= (the bus's first free slot by default).  Creates the
+ * host if needed. */
+int pci_host_place(VirtMachine *m, const KvList *opts, PciBus **bus, uint8_t *devfn);
 
 /* Used by pci.c: a function's pin changed level (after bridge swizzling). */
 void pci_host_route_intx(PciHost *h, PciDevice *d, int pin, bool level);

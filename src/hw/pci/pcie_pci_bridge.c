@@ -99,30 +99,17 @@ static int br_create(VirtMachine *m, const KvList *opts)
     const char *msi = kv_get(opts, "msi");
     if (msi && strcmp(msi, "on") && strcmp(msi, "off") && strcmp(msi, "auto"))
         return err_set(EINVAL, "Parameter 'msi' does not accept value '%s' (on, off, auto)", msi);
-    if ((r = pci_host_create(m)) < 0)
+    PciBus *bus;
+    uint8_t devfn;
+    if ((r = pci_host_place(m, opts, &bus, &devfn)) < 0)
         return r;
-    PciHost *h = pci_host_get(m);
     const char *busname = kv_get(opts, "bus");
-    PciBus *bus = pci_host_find_bus(h, busname);
-    if (!bus)
-        return err_set(ENOENT, "Bus '%s' not found", busname);
     if (!bus->express)
         return err_set(EINVAL, "pcie-pci-bridge needs a PCI Express bus, '%s' is conventional",
                        busname);
     const char *id = kv_get(opts, "id");
     if ((r = pci_bridge_check_id(bus, id)) < 0)
         return r;
-    uint8_t devfn;
-    const char *addr = kv_get(opts, "addr");
-    if (addr) {
-        if ((r = pci_parse_addr(addr, &devfn)) < 0)
-            return r;
-    } else {
-        int s = pci_bus_free_slot(bus);
-        if (s < 0)
-            return s;
-        devfn = PCI_DEVFN(s, 0);
-    }
     if (msi && !strcmp(msi, "on"))
         log_msg("%s: msi=on: the virt machine has no MSI controller, the SHPC uses INTx", id);
     PciePciBridge *br = calloc(1, sizeof(*br));

@@ -107,13 +107,11 @@ static int rp_create(VirtMachine *m, const KvList *opts)
         (r = get_u16(opts, "port", 255, &port)) < 0 ||
         (r = get_u16(opts, "bus-reserve", 255, &bus_reserve)) < 0)
         return r;
-    if ((r = pci_host_create(m)) < 0)
+    PciBus *bus;
+    uint8_t devfn;
+    if ((r = pci_host_place(m, opts, &bus, &devfn)) < 0)
         return r;
     PciHost *h = pci_host_get(m);
-    const char *busname = kv_get(opts, "bus");
-    PciBus *bus = pci_host_find_bus(h, busname);
-    if (!bus)
-        return err_set(ENOENT, "Bus '%s' not found", busname);
     if (bus->bridge)
         return err_set(EINVAL, "pcie-root-port must sit on the root bus pcie.0");
     const char *id = kv_get(opts, "id");
@@ -124,17 +122,6 @@ static int rp_create(VirtMachine *m, const KvList *opts)
     if (c.clash)
         return err_set(EBUSY, "Can't add chassis slot, error %d (chassis %u slot %u in use)",
                        -EBUSY, chassis, slot);
-    uint8_t devfn;
-    const char *addr = kv_get(opts, "addr");
-    if (addr) {
-        if ((r = pci_parse_addr(addr, &devfn)) < 0)
-            return r;
-    } else {
-        int s = pci_bus_free_slot(bus);
-        if (s < 0)
-            return s;
-        devfn = PCI_DEVFN(s, 0);
-    }
     RootPort *rp = calloc(1, sizeof(*rp));
     if (!rp)
         return err_set(ENOMEM, "out of memory");

@@ -206,45 +206,13 @@ static void virtio_pci_cleanup(VirtMachine *m, void *opaque)
     free(t);
 }
 
-int pci_parse_addr(const char *s, uint8_t *devfn)
-{
-    char *end;
-    unsigned long slot = strtoul(s, &end, 16), fn = 0;
-    if (end == s)
-        return err_set(EINVAL, "bad PCI address '%s'", s);
-    if (*end == '.') {
-        const char *f = end + 1;
-        fn = strtoul(f, &end, 16);
-        if (end == f)
-            return err_set(EINVAL, "bad PCI address '%s'", s);
-    }
-    if (*end || slot > 31 || fn > 7)
-        return err_set(EINVAL, "bad PCI address '%s' (slot 0-1f, function 0-7)", s);
-    *devfn = PCI_DEVFN(slot, fn);
-    return 0;
-}
-
 int virtio_pci_attach(VirtMachine *m, VirtioDevice *d, const KvList *opts, uint32_t class_code)
 {
-    int r = pci_host_create(m);
+    PciBus *bus;
+    uint8_t devfn;
+    int r = pci_host_place(m, opts, &bus, &devfn);
     if (r < 0)
         return r;
-    PciHost *h = pci_host_get(m);
-    const char *busname = kv_get(opts, "bus");
-    PciBus *bus = pci_host_find_bus(h, busname);
-    if (!bus)
-        return err_set(ENOENT, "Bus '%s' not found", busname);
-    uint8_t devfn;
-    const char *addr = kv_get(opts, "addr");
-    if (addr) {
-        if ((r = pci_parse_addr(addr, &devfn)) < 0)
-            return r;
-    } else {
-        int slot = pci_bus_free_slot(bus);
-        if (slot < 0)
-            return slot;
-        devfn = PCI_DEVFN(slot, 0);
-    }
     VirtioPci *t = calloc(1, sizeof(*t));
     if (!t)
         return err_set(ENOMEM, "out of memory");

@@ -14,7 +14,4 @@ typedef struct VirtMachine VirtMachine;
  * (default the first free slot).  class_code is the 24-bit PCI class. */
 int virtio_pci_attach(VirtMachine *m, VirtioDevice *d, const KvList *opts, uint32_t class_code);
 
-/* "3", "0x3", "03.0" -> devfn; -EINVAL when malformed. */
-int pci_parse_addr(const char *s, uint8_t *devfn);
-
 #endif
