@@ -97,6 +97,25 @@ for r in $(seq "$reps"); do
     qmp block-export-del '{"id":"bench"}' >/dev/null; qmp nbd-server-stop >/dev/null
     rm -f "$T/out.qcow2" "$T/out.raw"
 done
+# Incremental cost: a full backup, then 1 % of the disk rewritten in
+# 64 KiB pieces spread over it, then an incremental; its time as a fraction
+# of the full's.
+rm -rf "$T/increpo"; mkdir "$T/increpo"; "$quail" backup init "$T/increpo" >/dev/null
+t0=$(now)
+TMPDIR=$T "$quail" backup run --qmp "$T/qmp.sock" "$T/increpo" >/dev/null || { echo "quail backup failed" >&2; exit 1; }
+t1=$(now)
+pieces=$(( size * 16 / 100 ))          # 1 % of the disk in 64 KiB writes
+stride=$(( size * 1024 * 1024 / pieces / 65536 * 65536 ))
+for i in $(seq 0 $((pieces - 1))); do
+    "$quail" backup qmp "$T/qmp.sock" --hmp "qemu-io d0 \"write -P 0x5a $((i * stride)) 64k\"" >/dev/null
+done
+t2=$(now)
+TMPDIR=$T "$quail" backup run --qmp "$T/qmp.sock" "$T/increpo" >/dev/null || { echo "quail backup failed" >&2; exit 1; }
+t3=$(now)
+inc_full=$(echo "$t1 - $t0" | bc -l)
+inc_inc=$(echo "$t3 - $t2" | bc -l)
+rm -rf "$T/increpo"
+
 for k in quail quailshm convert convertsync nbdcopy; do
     [ -s "$T/$k.rates" ] && rate[$k]=$(median <"$T/$k.rates")
 done
@@ -149,3 +168,5 @@ if [ -z "$virt" ]; then
 else
     printf '%-34s %10s   %s\n' "virtnbdbackup" "-" "$virt"
 fi
+printf '\nincremental after 1 %% of the disk rewritten (%d x 64 KiB): %.2f s, %.3f of the full backup (%.2f s)\n' \
+    "$pieces" "$inc_inc" "$(echo "$inc_inc / $inc_full" | bc -l)" "$inc_full"
