@@ -62,7 +62,7 @@ for emu in quail qemu; do
         -device virtio-blk-pci,drive=d0 || exit 1
     iops=$(field "rand-read IOPS")
     # shellcheck disable=SC2046
-    boot "$emu" blkpair dev1=/dev/vda,dev2=/dev/vdb,size=50000000 -- \
+    boot "$emu" blkpair dev1=/dev/vda,dev2=/dev/vdb,size=67108864,secs=10 -- \
         -object throttle-group,id=G,x-bps-total=10000000 $(chain d0 G) $(chain d1 G) \
         -device virtio-blk-pci,drive=d0 -device virtio-blk-pci,drive=d1 || exit 1
     s1=$(sed -n 's/.*dev1 MB\/s=\([0-9.]*\).*/\1/p' "$T/log"); s2=$(sed -n 's/.*dev2 MB\/s=\([0-9.]*\).*/\1/p' "$T/log")

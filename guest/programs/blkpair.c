@@ -1,7 +1,9 @@
 /* Two O_DIRECT sequential writers at once, one per device, for the shared
- * throttle-group benchmark (bench/throttle-guest.sh): each prints its own rate.
+ * throttle-group benchmark (bench/throttle-guest.sh).  Both write for the
+ * same wall-clock interval (wrapping around the first `size` bytes), so
+ * their rates compare shares of one budget over one period.
  *   blkpair: dev1 MB/s=...   blkpair: dev2 MB/s=...
- * Arguments: dev1=PATH dev2=PATH size=BYTES */
+ * Arguments: dev1=PATH dev2=PATH size=BYTES [secs=N] (default 10) */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -12,6 +14,8 @@
 #include <unistd.h>
 
 #include "guest.h"
+
+static double deadline;
 
 typedef struct Job {
     const char *dev;
@@ -40,13 +44,16 @@ static void *writer(void *arg)
     for (size_t i = 0; i < bs; i++)
         buf[i] = (uint8_t)i;
     double t0 = now();
-    for (long long off = 0; off + (long long)bs <= j->size; off += (long long)bs)
+    long long done = 0, off = 0;
+    while (now() < deadline) {
         if (pwrite(fd, buf, bs, off) != (ssize_t)bs) {
             j->err = 1;
             break;
         }
-    fsync(fd);
-    j->rate = (double)j->size / 1e6 / (now() - t0);
+        done += (long long)bs;
+        off = off + 2 * (long long)bs <= j->size ? off + (long long)bs : 0;
+    }
+    j->rate = (double)done / 1e6 / (now() - t0);
     close(fd);
     free(buf);
     return NULL;
@@ -60,6 +67,7 @@ int main(int argc, char **argv)
     };
     if (!jobs[0].dev || !jobs[1].dev)
         fail("usage: blkpair dev1=PATH dev2=PATH size=BYTES");
+    deadline = now() + (double)arg_num(argc, argv, "secs", 10);
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
         if (pthread_create(&t[i], NULL, writer, &jobs[i]))
