@@ -3,36 +3,11 @@
 # 127.0.0.1): full and incremental backups of a running QEMU restore to the
 # expected content, exactly as with a local repository.
 . "$(dirname "$0")/qemu_lib.sh"
-sshd_pid=
-trap 'if [ -n "$sshd_pid" ]; then kill "$sshd_pid" 2>/dev/null || true; wait "$sshd_pid" 2>/dev/null || true; fi; cleanup' EXIT
+. "$(dirname "$0")/sshd_lib.sh"
+trap 'sshd_stop; cleanup' EXIT
 T=$(cd "$T" && pwd -P)
-unset SSH_AUTH_SOCK
-mkdir -p /run/sshd; chmod 755 /run/sshd
-mkdir "$T/ssh" "$T/remote"
-ssh-keygen -q -t ed25519 -N '' -f "$T/hostkey"
-ssh-keygen -q -t ed25519 -N '' -f "$T/ssh/id_ed25519"
-cp "$T/ssh/id_ed25519.pub" "$T/authorized_keys"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$T/sshd_config" <<CFG
-Port $port
-ListenAddress 127.0.0.1
-HostKey $T/hostkey
-PidFile $T/sshd.pid
-AuthorizedKeysFile $T/authorized_keys
-StrictModes no
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-Subsystem sftp internal-sftp
-LogLevel ERROR
-CFG
-/usr/sbin/sshd -D -e -f "$T/sshd_config" 2>>"$T/sshd.log" &
-sshd_pid=$!
-for _ in $(seq 100); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),1)" 2>/dev/null && break
-    sleep 0.1
-done
+sshd_prepare
+sshd_start || { cat "$T/sshd.log"; echo "sshd did not start"; exit 1; }
 export QUAIL_SSH_DIR=$T/ssh QUAIL_SSH_ACCEPT_NEW=1
 U="ssh://$(id -un)@127.0.0.1:$port$T/remote/repo"
 

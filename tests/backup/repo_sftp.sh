@@ -8,43 +8,11 @@ MK=$1
 Q=${QUAIL:?}
 T=$(mktemp -d /tmp/quail-repo-sftp.XXXXXX)
 T=$(cd "$T" && pwd -P)
-sshd_pid=
-stop_sshd() { if [ -n "$sshd_pid" ]; then kill "$sshd_pid" 2>/dev/null || true; wait "$sshd_pid" 2>/dev/null || true; sshd_pid=; fi; }
-trap 'stop_sshd; rm -rf "$T"' EXIT
+. "$(dirname "$0")/sshd_lib.sh"
+trap 'sshd_stop; rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; [ -f "$T/sshd.log" ] && cat "$T/sshd.log" >&2; exit 1; }
-unset SSH_AUTH_SOCK             # only the throw-away key may be used
-mkdir -p /run/sshd              # privilege separation directory sshd insists on
-chmod 755 /run/sshd
-
-mkdir "$T/ssh" "$T/remote"
-ssh-keygen -q -t ed25519 -N '' -f "$T/hostkey"
-ssh-keygen -q -t ed25519 -N '' -f "$T/ssh/id_ed25519"
-cp "$T/ssh/id_ed25519.pub" "$T/authorized_keys"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$T/sshd_config" <<CFG
-Port $port
-ListenAddress 127.0.0.1
-HostKey $T/hostkey
-PidFile $T/sshd.pid
-AuthorizedKeysFile $T/authorized_keys
-StrictModes no
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-Subsystem sftp internal-sftp
-LogLevel ERROR
-CFG
-start_sshd() {
-    /usr/sbin/sshd -D -e -f "$T/sshd_config" 2>>"$T/sshd.log" &
-    sshd_pid=$!
-    for _ in $(seq 100); do
-        python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),1)" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    fail "sshd did not start"
-}
-start_sshd
+sshd_prepare
+sshd_start || fail "sshd did not start"
 export QUAIL_SSH_DIR=$T/ssh
 U="ssh://$(id -un)@127.0.0.1:$port$T/remote/repo"
 
@@ -88,10 +56,10 @@ echo "pid=2147483000 host=$(hostname) time=1 what=write" > "$T/remote/repo/lock"
 cmp "$T/disk.img" "$T/out4.img" || fail "restore after ssh prune differs"
 
 # A changed host key is refused.
-stop_sshd
+sshd_stop
 rm -f "$T/hostkey" "$T/hostkey.pub"
 ssh-keygen -q -t ed25519 -N '' -f "$T/hostkey"
-start_sshd
+sshd_start || fail "sshd did not start"
 "$Q" backup list "$U" --accept-new-host 2>"$T/err" && fail "changed host key accepted"
 grep -q "CHANGED" "$T/err" || fail "changed host message: $(cat "$T/err")"
 echo "repo sftp: ok"
