@@ -1,4 +1,4 @@
-/* quail backup init / list / show. */
+/* quail backup init / list / show / stats. */
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +20,7 @@ const BackupCommand backup_repo_commands[] = {
                "[--keep-monthly N] [--dry-run]", backup_cmd_prune },
     { "gc", "gc REPO [--dry-run]", backup_cmd_gc },
     { "serve", "serve REPO ID --disk NODE [--socket PATH | --port N]", backup_cmd_serve },
+    { "stats", "stats REPO [--json]", backup_cmd_stats },
     { NULL, NULL, NULL },
 };
 
@@ -156,4 +157,51 @@ int backup_cmd_show(int argc, char **argv)
     json_object_put(o);
     manifest_free(m);
     return 0;
+}
+
+int backup_cmd_stats(int argc, char **argv)
+{
+    const char *json = NULL;
+    const CmdOpt opts[] = { { "json", false, &json }, { NULL, false, NULL } };
+    CmdArgs a;
+    const char *usage = "stats REPO [--json]";
+    if (cmd_parse(argc, argv, opts, usage, &a))
+        return 2;
+    if (a.npos) {
+        fprintf(stderr, "usage: quail backup %s\n", usage);
+        return 2;
+    }
+    Repo *r;
+    if (repo_open(a.repo, REPO_READ, &r) < 0)
+        return cmd_fail("stats");
+    char (*ids)[REPO_ID_MAX] = NULL;
+    ChunkIndex *ix;
+    int n = repo_list_backup_ids(r, &ids);
+    free(ids);
+    if (n < 0 || repo_index(r, &ix) < 0) {
+        repo_close(r);
+        return cmd_fail("stats");
+    }
+    uint64_t stored = 0;
+    for (size_t i = 0; i < ix->cap; i++)
+        stored += ix->slots[i].length;
+    if (json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "backups", json_object_new_int(n));
+        json_object_object_add(o, "chunks", json_object_new_int64((int64_t)ix->count));
+        json_object_object_add(o, "packs", json_object_new_int64((int64_t)ix->npacks));
+        json_object_object_add(o, "stored_bytes", json_object_new_int64((int64_t)stored));
+        json_object_object_add(o, "index_files", json_object_new_int64((int64_t)ix->nfiles));
+        json_object_object_add(o, "damaged_index_files",
+                               json_object_new_int64((int64_t)ix->ndamaged));
+        printf("%s\n", o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : "{}");
+        json_object_put(o);
+    } else {
+        printf("backups: %d\nchunks: %zu in %zu pack(s), %llu bytes stored\n"
+               "index files: %zu (%zu damaged)\n", n, ix->count, ix->npacks,
+               (unsigned long long)stored, ix->nfiles, ix->ndamaged);
+    }
+    int bad = ix->ndamaged > 0;
+    repo_close(r);
+    return bad ? 3 : 0;
 }

@@ -15,6 +15,7 @@ int backup_cmd_verify(int argc, char **argv);   /* verify REPO [ID] */
 int backup_cmd_restore(int argc, char **argv);  /* restore REPO ID --disk NODE --to FILE [--format raw|qcow2] */
 int backup_cmd_prune(int argc, char **argv);    /* prune REPO --keep-last N --keep-daily N --keep-weekly N [--dry-run] */
 int backup_cmd_gc(int argc, char **argv);       /* gc REPO [--dry-run] */
+int backup_cmd_stats(int argc, char **argv);    /* stats REPO [--json] */
 int backup_cmd_serve(int argc, char **argv);    /* serve REPO ID --disk NODE [--socket PATH | --port N] */
 
 /* One line per command for the dispatcher's usage text. */

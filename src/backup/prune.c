@@ -1,11 +1,9 @@
-/* quail backup prune and gc. */
+/* quail backup prune and gc (the collection itself is gc.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "backup/chunk.h"
-#include "backup/chunkset.h"
 #include "backup/cmd_common.h"
 #include "backup/commands.h"
 #include "backup/prune.h"
@@ -76,98 +74,18 @@ int prune_plan(const BackupInfo *info, size_t n, const PrunePolicy *p, unsigned 
     return 0;
 }
 
-typedef struct GcWalk {
-    Repo *repo;
-    const ChunkSet *live;
-    const char *dir;
-    bool dry_run;
-    uint64_t removed, kept;
-} GcWalk;
-
-static int gc_entry(void *opaque, const char *name)
-{
-    GcWalk *g = opaque;
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", g->dir, name);
-    if (strstr(name, ".tmp.")) {
-        /* We hold the write lock, so no writer is mid-way: this is debris. */
-        if (!g->dry_run)
-            g->repo->store->ops->remove(g->repo->store, path);
-        return 0;
-    }
-    uint8_t h[REPO_HASH_LEN];
-    if (!g->live || repo_hash_from_hex(name, h) < 0)
-        return 0;           /* not ours: leave it */
-    if (chunkset_has(g->live, h)) {
-        g->kept++;
-        return 0;
-    }
-    g->removed++;
-    if (!g->dry_run) {
-        int ret = g->repo->store->ops->remove(g->repo->store, path);
-        if (ret < 0 && ret != -ENOENT)
-            return ret;
-    }
-    return 0;
-}
-
-int repo_gc(Repo *repo, bool dry_run, uint64_t *removed, uint64_t *kept)
-{
-    if (repo->mode != REPO_WRITE)
-        return err_set(EPERM, "gc needs the repository open for writing");
-    char (*ids)[REPO_ID_MAX] = NULL;
-    int n = repo_list_backup_ids(repo, &ids);
-    if (n < 0)
-        return n;
-    ChunkSet live = { 0 };
-    int ret = 0;
-    for (int i = 0; i < n; i++) {
-        Manifest *m;
-        if ((ret = repo_load_manifest(repo, ids[i], &m)) < 0) {
-            ret = err_prefix(ret, "not collecting garbage, it could be referenced by a "
-                             "backup that cannot be read");
-            goto out;
-        }
-        for (size_t d = 0; d < m->ndisks && ret >= 0; d++)
-            for (uint64_t c = 0; c < m->disks[d].nchunks && ret >= 0; c++)
-                if (!m->disks[d].chunks[c].zero)
-                    ret = chunkset_add(&live, m->disks[d].chunks[c].hash);
-        manifest_free(m);
-        if (ret < 0)
-            goto out;
-    }
-    GcWalk g = { .repo = repo, .live = &live, .dry_run = dry_run };
-    g.dir = "backups";
-    GcWalk b = g;
-    b.live = NULL;
-    if ((ret = repo->store->ops->list(repo->store, "backups", gc_entry, &b)) < 0)
-        goto out;
-    for (int i = 0; i < 256; i++) {
-        char dir[16];
-        snprintf(dir, sizeof(dir), "chunks/%02x", i);
-        g.dir = dir;
-        repo_touch_lock(repo);
-        ret = repo->store->ops->list(repo->store, dir, gc_entry, &g);
-        if (ret < 0 && ret != -ENOENT)
-            goto out;
-        ret = 0;
-    }
-    *removed = g.removed;
-    *kept = g.kept;
-out:
-    free(ids);
-    chunkset_free(&live);
-    return ret;
-}
-
 static int run_gc(Repo *r, bool dry_run)
 {
-    uint64_t removed = 0, kept = 0;
-    if (repo_gc(r, dry_run, &removed, &kept) < 0)
+    GcStats st = { 0 };
+    if (repo_gc_ex(r, dry_run, &st) < 0)
         return cmd_fail("gc");
     printf("gc: %s %llu unreferenced chunk(s), %llu chunk(s) in use\n",
-           dry_run ? "would remove" : "removed", (unsigned long long)removed,
-           (unsigned long long)kept);
+           dry_run ? "would remove" : "removed", (unsigned long long)st.chunks_removed,
+           (unsigned long long)st.chunks_kept);
+    printf("gc: %s %llu pack(s), %s %llu partly used pack(s), %llu leftover file(s)\n",
+           dry_run ? "would remove" : "removed", (unsigned long long)st.packs_removed,
+           dry_run ? "would rewrite" : "rewrote", (unsigned long long)st.packs_rewritten,
+           (unsigned long long)st.leftovers);
     return 0;
 }
 

@@ -19,9 +19,18 @@ enum { PRUNE_BY_LAST = 1, PRUNE_BY_DAILY = 2, PRUNE_BY_WEEKLY = 4, PRUNE_BY_MONT
  * A backup kept by any rule survives.  info need not be sorted. */
 int prune_plan(const BackupInfo *info, size_t n, const PrunePolicy *p, unsigned *keep);
 
-/* Removes chunks no manifest references (and leftovers of interrupted writes).
+/* Removes chunks no manifest references (and leftovers of interrupted writes):
+ * packs without a chunk in use go, partly used packs are rewritten.
  * Needs the repository open for writing.  Refuses if any manifest cannot be read,
  * since its chunks would be lost. */
 int repo_gc(Repo *repo, bool dry_run, uint64_t *removed, uint64_t *kept);
+
+typedef struct GcStats {
+    uint64_t chunks_removed, chunks_kept;
+    uint64_t packs_removed;       /* no chunk in use, or nothing indexes them */
+    uint64_t packs_rewritten;     /* partly used: their live chunks moved to new packs */
+    uint64_t leftovers;           /* temporary files of interrupted writes */
+} GcStats;
+int repo_gc_ex(Repo *repo, bool dry_run, GcStats *out);
 
 #endif

@@ -55,14 +55,9 @@ int repo_init(const char *url, uint32_t chunk_size)
         goto out;
     }
     if ((ret = make_uuid(uuid)) < 0 || (ret = st->ops->mkdir(st, ".")) < 0 ||
-        (ret = st->ops->mkdir(st, "chunks")) < 0 || (ret = st->ops->mkdir(st, "backups")) < 0)
+        (ret = st->ops->mkdir(st, "packs")) < 0 || (ret = st->ops->mkdir(st, "index")) < 0 ||
+        (ret = st->ops->mkdir(st, "backups")) < 0)
         goto out;
-    for (int i = 0; i < 256; i++) {
-        char d[16];
-        snprintf(d, sizeof(d), "chunks/%02x", i);
-        if ((ret = st->ops->mkdir(st, d)) < 0)
-            goto out;
-    }
     json_object *o = json_object_new_object();
     if (!o) {
         ret = err_set(ENOMEM, "out of memory");
@@ -120,6 +115,12 @@ static int parse_config(Repo *r, const char *text, size_t len)
         goto out;
     }
     r->version = (int)json_object_get_int64(v);
+    if (r->version < 2) {
+        ret = err_set(EPROTO, "repository %s has format version %d (one file per chunk), "
+                      "which this quail no longer reads; restore with the quail that wrote "
+                      "it (nothing was changed)", url, r->version);
+        goto out;
+    }
     int64_t cs = json_object_object_get_ex(o, "chunk_size", &v) ? json_object_get_int64(v) : 0;
     if (cs < REPO_MIN_CHUNK_SIZE || cs > REPO_MAX_CHUNK_SIZE || (cs & (cs - 1))) {
         ret = err_set(EBADMSG, "%s/config is damaged: bad chunk_size", url);
@@ -191,6 +192,7 @@ void repo_close(Repo *repo)
     if (repo->mode == REPO_WRITE)
         repo->store->ops->unlock(repo->store);
     repo->store->ops->close(repo->store);
+    chunk_index_free(&repo->index);
     free(repo);
 }
 
@@ -341,30 +343,41 @@ int repo_latest_backup(Repo *repo, const char *vm_name, char id_out[REPO_ID_MAX]
     return ret;
 }
 
+int repo_index(Repo *repo, ChunkIndex **out)
+{
+    if (!repo->index_loaded) {
+        chunk_index_free(&repo->index);
+        int ret = chunk_index_load(repo->store, &repo->index);
+        if (ret < 0) {
+            chunk_index_free(&repo->index);
+            return err_prefix(ret, "reading the chunk index of %s", repo->store->url);
+        }
+        repo->index_loaded = true;
+    }
+    *out = &repo->index;
+    return 0;
+}
+
 bool repo_has_chunk(Repo *repo, const uint8_t hash[REPO_HASH_LEN])
 {
-    char path[CHUNK_PATH_LEN];
-    chunk_path(hash, path);
-    return repo->store->ops->stat(repo->store, path, NULL) == 0;
+    ChunkIndex *ix;
+    return repo_index(repo, &ix) == 0 && chunk_index_find(ix, hash) != NULL;
 }
 
 int repo_read_chunk(Repo *repo, const uint8_t hash[REPO_HASH_LEN], void *buf, size_t buflen)
 {
-    char path[CHUNK_PATH_LEN];
-    chunk_path(hash, path);
-    void *enc = NULL;
-    size_t len;
-    int ret = repo->store->ops->read(repo->store, path, &enc, &len,
-                                     CHUNK_HEADER_LEN + REPO_MAX_CHUNK_SIZE);
-    if (ret == -ENOENT)
-        return err_set(ENOENT, "chunk %s is missing", path);
-    if (ret == -EFBIG)
-        return err_set(EBADMSG, "chunk %s is damaged: too large", path);
+    ChunkIndex *ix;
+    int ret = repo_index(repo, &ix);
     if (ret < 0)
         return ret;
-    ret = chunk_decode(enc, len, hash, buf, buflen, path);
-    free(enc);
-    return ret;
+    const IndexSlot *s = chunk_index_find(ix, hash);
+    if (!s) {
+        char hex[2 * REPO_HASH_LEN + 1];
+        repo_hash_to_hex(hash, hex);
+        return err_set(ENOENT, "chunk %s is missing: no index entry%s", hex,
+                       ix->ndamaged ? " (an index file is damaged)" : "");
+    }
+    return pack_read_chunk(repo->store, ix, s, buf, buflen);
 }
 
 struct DiskReader {
@@ -410,10 +423,10 @@ int disk_reader_pread(DiskReader *r, void *buf, size_t len, uint64_t offset)
                 if (got < 0)
                     return got;
                 if ((size_t)got != clen) {
-                    char path[CHUNK_PATH_LEN];
-                    chunk_path(d->chunks[ci].hash, path);
+                    char hex[2 * REPO_HASH_LEN + 1];
+                    repo_hash_to_hex(d->chunks[ci].hash, hex);
                     return err_set(EBADMSG, "chunk %s has %d bytes, disk %s needs %zu there",
-                                   path, got, d->name, clen);
+                                   hex, got, d->name, clen);
                 }
                 r->cached = ci;
             }

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REPO_FORMAT_VERSION      1
+#define REPO_FORMAT_VERSION      2
 #define REPO_HASH_LEN            32              /* SHA-256 */
 #define REPO_DEFAULT_CHUNK_SIZE  (256u * 1024)
 /* Chunk sizes are powers of two in this range, so a chunk always equals a whole
@@ -159,6 +159,9 @@ int disk_mark_zero(DiskWriter *dw, uint64_t offset, uint64_t len);
 /* Number of worker threads; 0 (the default) is the number of online CPUs.
  * Only before the first disk_get_buffer(). */
 void backup_writer_set_jobs(BackupWriter *w, unsigned jobs);
+/* Size at which a pack is written out (0: the default, 16 MiB); tests use
+ * small packs to get many.  Only before the first chunk is put. */
+void backup_writer_set_pack_size(BackupWriter *w, size_t bytes);
 /* A free buffer of at least size bytes (the first call fixes the size).  With
  * wait false, -EAGAIN when none is free; a worker's failure is returned here. */
 int disk_get_buffer(DiskWriter *dw, size_t size, bool wait, void **out);
@@ -175,6 +178,9 @@ int disk_writer_drain(DiskWriter *dw);
  * rename, fsync dir) and frees w.  On failure w is freed too and no backup
  * exists. */
 int backup_commit(BackupWriter *w);
+/* Test hook: called between the durability steps of backup_commit(), so the
+ * kill-point tests can SIGKILL the process inside it. */
+void backup_writer_set_step_hook(BackupWriter *w, void (*hook)(void));
 void backup_abort(BackupWriter *w);
 
 /* Statistics of a writer so far (for progress output). */

@@ -3,6 +3,7 @@
 #define QUAIL_BACKUP_REPO_INTERNAL_H
 
 #include "backup/repo.h"
+#include "backup/pack.h"
 #include "backup/store.h"
 
 #define REPO_CONFIG_MAX (64 * 1024)
@@ -15,7 +16,13 @@ struct Repo {
     char uuid[37];
     char bitmap[64];
     int64_t lock_refreshed;
+    ChunkIndex index;             /* loaded by repo_index() on first use */
+    bool index_loaded;
 };
+
+/* The repository's chunk index, read on first use (and kept up to date by a
+ * committed backup). */
+int repo_index(Repo *repo, ChunkIndex **out);
 
 /* Keeps a held remote lock fresh during long operations (cheap to call often). */
 void repo_touch_lock(Repo *repo);

@@ -1,6 +1,8 @@
-/* Writing a backup: chunks are hashed, compressed and staged by worker threads
- * as they arrive; at commit they are made durable in one go, published under
- * their names, and the manifest is written last (see docs/backup-repository.md,
+/* Writing a backup: chunks are hashed, compressed and appended to packs by
+ * worker threads as they arrive (each worker fills its own pack); full packs
+ * are staged unsynced.  At commit the packs are made durable in one go and
+ * published under their names, then the index file that locates their chunks
+ * is written, and the manifest last (see docs/backup-repository.md,
  * "Durability"). */
 #include <pthread.h>
 #include <stdio.h>
@@ -40,6 +42,7 @@ typedef struct Worker {
     BackupWriter *w;
     pthread_t tid;
     ChunkCoder coder;
+    PackBuilder pack;
 } Worker;
 
 struct BackupWriter {
@@ -49,14 +52,20 @@ struct BackupWriter {
     size_t ndisks;
     /* Everything below lock guards is shared with the workers. */
     pthread_mutex_t lock;
-    ChunkSet known;              /* chunks stored or being stored: saves a stat each */
+    ChunkIndex *index;           /* the repository's; only read during the backup */
+    ChunkSet known;              /* chunks this backup stored or is storing */
     BackupStats stats;
-    uint8_t (*staged)[REPO_HASH_LEN]; /* staged, not yet published (stage() stores) */
+    uint8_t (*staged)[PACK_ID_LEN]; /* packs staged, not yet published (stage() stores) */
     size_t nstaged, staged_cap;
+    IndexEntry *ents;            /* where this backup's new chunks went */
+    size_t nents, ents_cap;
     char suffix[40];             /* of staged files: ".tmp.<pid>.<random>" */
     bool serial_store;           /* the store is not thread-safe: store_lock */
     pthread_mutex_t store_lock;
     ChunkCoder coder;            /* for disk_put_chunk() on the caller's thread */
+    PackBuilder pack;            /* likewise */
+    size_t pack_size;            /* 0: PACK_TARGET_SIZE */
+    void (*step_hook)(void);     /* tests: between the steps of commit */
     /* worker pool, started by the first backup_buffer_get() */
     unsigned jobs;
     Worker *workers;
@@ -78,7 +87,9 @@ static void writer_free(BackupWriter *w)
 {
     pool_stop(w);
     chunk_coder_free(&w->coder);
+    pack_builder_free(&w->pack);
     free(w->staged);
+    free(w->ents);
     pthread_mutex_destroy(&w->lock);
     pthread_mutex_destroy(&w->store_lock);
     pthread_cond_destroy(&w->work_cv);
@@ -111,10 +122,15 @@ int repo_backup_begin(Repo *repo, const BackupMeta *meta, BackupWriter **out)
         if (repo->store->ops->stat(repo->store, path, NULL) < 0)
             return err_set(ENOENT, "parent backup %s does not exist", meta->parent_id);
     }
+    ChunkIndex *index;
+    int ret = repo_index(repo, &index);
+    if (ret < 0)
+        return ret;
     BackupWriter *w = calloc(1, sizeof(*w));
     if (!w)
         return err_set(ENOMEM, "out of memory");
     w->repo = repo;
+    w->index = index;
     pthread_mutex_init(&w->lock, NULL);
     pthread_mutex_init(&w->store_lock, NULL);
     pthread_cond_init(&w->work_cv, NULL);
@@ -273,74 +289,97 @@ static void record_error(BackupWriter *w, int ret)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* Stores one chunk the repository does not have yet (claimed in w->known by
- * the caller).  With a stage() backend nothing is synced here: the chunk gets
- * its name at commit, after one sync made all of them durable. */
-static int write_new_chunk(BackupWriter *w, const uint8_t hash[REPO_HASH_LEN],
-                           const uint8_t *data, size_t len, ChunkCoder *coder)
+/* Writes a pack out: staged (unsynced, published at commit) where the store
+ * can, else atomically and durably right away.  Its entries join the writer's
+ * list for the index file. */
+/* Makes room for one more staged pack and n more entries; under w->lock. */
+static bool reserve_locked(BackupWriter *w, bool staged, size_t n)
 {
-    Store *st = w->repo->store;
-    char path[CHUNK_PATH_LEN];
-    chunk_path(hash, path);
-    if (w->serial_store)
-        pthread_mutex_lock(&w->store_lock);
-    int ret = st->ops->stat(st, path, NULL);
-    if (w->serial_store)
-        pthread_mutex_unlock(&w->store_lock);
-    if (ret == 0)
-        return 0;
-    uint8_t hdr[CHUNK_HEADER_LEN];
-    const void *payload;
-    size_t plen;
-    if ((ret = chunk_encode_with(coder, data, len, hdr, &payload, &plen)) < 0)
-        return ret;
-    bool staged = st->ops->stage != NULL;
-    if (staged) {
-        ret = st->ops->stage(st, path, w->suffix, hdr, sizeof(hdr), payload, plen);
-    } else {
-        uint8_t *enc = malloc(sizeof(hdr) + plen);
-        if (!enc)
-            return err_set(ENOMEM, "out of memory");
-        memcpy(enc, hdr, sizeof(hdr));
-        memcpy(enc + sizeof(hdr), payload, plen);
-        if (w->serial_store)
-            pthread_mutex_lock(&w->store_lock);
-        ret = st->ops->write_atomic(st, path, enc, sizeof(hdr) + plen, true);
-        if (w->serial_store)
-            pthread_mutex_unlock(&w->store_lock);
-        free(enc);
-        /* Someone else storing the same content first is success. */
-        if (ret == -EEXIST)
-            return 0;
-    }
-    if (ret < 0)
-        return ret;
-    pthread_mutex_lock(&w->lock);
     if (staged && w->nstaged == w->staged_cap) {
-        size_t cap = w->staged_cap ? 2 * w->staged_cap : 1024;
+        size_t cap = w->staged_cap ? 2 * w->staged_cap : 64;
         void *p = realloc(w->staged, cap * sizeof(*w->staged));
-        if (!p) {
-            pthread_mutex_unlock(&w->lock);
-            char tmp[CHUNK_PATH_LEN + sizeof(w->suffix)];
-            snprintf(tmp, sizeof(tmp), "%s%s", path, w->suffix);
-            st->ops->remove(st, tmp);
-            return err_set(ENOMEM, "out of memory");
-        }
+        if (!p)
+            return false;
         w->staged = p;
         w->staged_cap = cap;
     }
-    if (staged)
-        memcpy(w->staged[w->nstaged++], hash, REPO_HASH_LEN);
-    w->stats.chunks_new++;
-    w->stats.bytes_stored += sizeof(hdr) + plen;
+    if (w->nents + n > w->ents_cap) {
+        size_t cap = w->ents_cap ? 2 * w->ents_cap : 1024;
+        while (cap < w->nents + n)
+            cap *= 2;
+        void *p = realloc(w->ents, cap * sizeof(*w->ents));
+        if (!p)
+            return false;
+        w->ents = p;
+        w->ents_cap = cap;
+    }
+    return true;
+}
+
+static int flush_pack(BackupWriter *w, PackBuilder *pb)
+{
+    if (!pb->n)
+        return 0;
+    Store *st = w->repo->store;
+    char path[PACK_PATH_LEN];
+    pack_path(pb->id, path);
+    bool staged = st->ops->stage != NULL;
+    int ret;
+    if (staged) {
+        ret = st->ops->stage(st, path, w->suffix, NULL, 0, pb->buf, pb->len);
+    } else {
+        if (w->serial_store)
+            pthread_mutex_lock(&w->store_lock);
+        ret = st->ops->write_atomic(st, path, pb->buf, pb->len, true);
+        if (w->serial_store)
+            pthread_mutex_unlock(&w->store_lock);
+    }
+    if (ret < 0)
+        return err_prefix(ret, "writing pack %s", path);
+    pthread_mutex_lock(&w->lock);
+    bool room = reserve_locked(w, staged, pb->n);
+    if (room) {
+        if (staged)
+            memcpy(w->staged[w->nstaged++], pb->id, PACK_ID_LEN);
+        memcpy(w->ents + w->nents, pb->ents, pb->n * sizeof(*pb->ents));
+        w->nents += pb->n;
+    }
     pthread_mutex_unlock(&w->lock);
+    if (!room) {
+        /* Not staged in the list, so nobody else would remove it. */
+        char tmp[PACK_PATH_LEN + sizeof(w->suffix)];
+        snprintf(tmp, sizeof(tmp), "%s%s", path, w->suffix);
+        if (staged)
+            st->ops->remove(st, tmp);
+        return err_set(ENOMEM, "out of memory");
+    }
+    pack_builder_reset(pb);
     return 0;
+}
+
+/* Compresses one chunk the repository does not have yet (claimed in w->known
+ * by the caller) into pb, writing pb out when it is full. */
+static int write_new_chunk(BackupWriter *w, const uint8_t hash[REPO_HASH_LEN],
+                           const uint8_t *data, size_t len, ChunkCoder *coder,
+                           PackBuilder *pb)
+{
+    uint8_t hdr[CHUNK_HEADER_LEN];
+    const void *payload;
+    size_t plen;
+    int ret = chunk_encode_with(coder, data, len, hdr, &payload, &plen);
+    if (ret < 0 || (ret = pack_builder_add(pb, hash, hdr, payload, plen)) < 0)
+        return ret;
+    pthread_mutex_lock(&w->lock);
+    w->stats.chunks_new++;
+    w->stats.bytes_stored += PACK_RECORD_HDR + plen;
+    pthread_mutex_unlock(&w->lock);
+    return pack_builder_full(pb) ? flush_pack(w, pb) : 0;
 }
 
 /* Hashes, deduplicates and stores one chunk; safe on several threads at once
  * (each chunk index is only ever put by one of them). */
 static int store_chunk(DiskWriter *dw, uint64_t offset, const uint8_t *data, size_t len,
-                       ChunkCoder *coder)
+                       ChunkCoder *coder, PackBuilder *pb)
 {
     BackupWriter *w = dw->w;
     ChunkEntry *e = &dw->d.chunks[offset / dw->d.chunk_size];
@@ -357,16 +396,18 @@ static int store_chunk(DiskWriter *dw, uint64_t offset, const uint8_t *data, siz
     int ret = chunk_hash(data, len, hash);
     if (ret < 0)
         return ret;
+    /* The repository's index does not change during a backup: no lock. */
+    bool stored = chunk_index_find(w->index, hash) != NULL;
     pthread_mutex_lock(&w->lock);
     w->stats.chunks_put++;
     w->stats.bytes_in += len;
     /* Claiming the hash first means one thread stores it; a failure fails the
      * whole backup, so the others may reference it right away. */
-    int added = chunkset_add(&w->known, hash);
+    int added = stored ? 0 : chunkset_add(&w->known, hash);
     pthread_mutex_unlock(&w->lock);
     if (added < 0)
         return added;
-    if (added && (ret = write_new_chunk(w, hash, data, len, coder)) < 0)
+    if (added && (ret = write_new_chunk(w, hash, data, len, coder, pb)) < 0)
         return err_prefix(ret, "storing chunk of disk %s", dw->d.name);
     memcpy(e->hash, hash, REPO_HASH_LEN);
     e->zero = false;
@@ -388,7 +429,7 @@ int disk_put_chunk(DiskWriter *dw, uint64_t offset, const void *data, size_t len
     if (ret < 0)
         return ret;
     touch_lock(dw->w);
-    if ((ret = store_chunk(dw, offset, data, len, &dw->w->coder)) < 0)
+    if ((ret = store_chunk(dw, offset, data, len, &dw->w->coder, &dw->w->pack)) < 0)
         record_error(dw->w, ret);
     return ret;
 }
@@ -411,7 +452,8 @@ static void *worker_main(void *arg)
         w->busy++;
         bool skip = w->error || w->stopping;
         pthread_mutex_unlock(&w->lock);
-        int ret = skip ? 0 : store_chunk(t.dw, t.offset, t.data, t.len, &wk->coder);
+        int ret = skip ? 0 : store_chunk(t.dw, t.offset, t.data, t.len, &wk->coder,
+                                         &wk->pack);
         if (ret < 0)
             record_error(w, ret);
         pthread_mutex_lock(&w->lock);
@@ -436,8 +478,10 @@ static void pool_stop(BackupWriter *w)
         for (unsigned i = 0; i < w->nworkers; i++)
             pthread_join(w->workers[i].tid, NULL);
     }
-    for (unsigned i = 0; w->workers && i < w->jobs; i++)
+    for (unsigned i = 0; w->workers && i < w->jobs; i++) {
         chunk_coder_free(&w->workers[i].coder);
+        pack_builder_free(&w->workers[i].pack);
+    }
     free(w->workers);
     w->workers = NULL;
     w->nworkers = 0;
@@ -474,6 +518,7 @@ static int pool_start(BackupWriter *w, size_t bufsize)
     }
     for (unsigned i = 0; i < jobs; i++) {
         w->workers[i].w = w;
+        w->workers[i].pack.target = w->pack_size;
         int e = pthread_create(&w->workers[i].tid, NULL, worker_main, &w->workers[i]);
         if (e) {
             if (w->nworkers)
@@ -487,6 +532,25 @@ static int pool_start(BackupWriter *w, size_t bufsize)
 nomem:
     pool_stop(w);
     return err_set(ENOMEM, "out of memory for %u buffers of %zu bytes", w->nbufs, bufsize);
+}
+
+void backup_writer_set_step_hook(BackupWriter *w, void (*hook)(void))
+{
+    w->step_hook = hook;
+}
+
+static void step(BackupWriter *w)
+{
+    if (w->step_hook)
+        w->step_hook();
+}
+
+void backup_writer_set_pack_size(BackupWriter *w, size_t bytes)
+{
+    if (bytes > PACK_TARGET_SIZE)
+        bytes = PACK_TARGET_SIZE;
+    w->pack_size = bytes;
+    w->pack.target = bytes;
 }
 
 void backup_writer_set_jobs(BackupWriter *w, unsigned jobs)
@@ -602,17 +666,17 @@ static void remove_staged(BackupWriter *w)
 {
     Store *st = w->repo->store;
     for (size_t i = 0; i < w->nstaged; i++) {
-        char path[CHUNK_PATH_LEN], tmp[CHUNK_PATH_LEN + sizeof(w->suffix)];
-        chunk_path(w->staged[i], path);
+        char path[PACK_PATH_LEN], tmp[PACK_PATH_LEN + sizeof(w->suffix)];
+        pack_path(w->staged[i], path);
         snprintf(tmp, sizeof(tmp), "%s%s", path, w->suffix);
         st->ops->remove(st, tmp);
     }
     w->nstaged = 0;
 }
 
-/* The durability step: one sync makes every staged chunk durable, only then do
+/* The durability step: one sync makes every staged pack durable, only then do
  * they get their names, and a second sync makes the names durable before the
- * manifest that references them is written. */
+ * index file and the manifest that point into them are written. */
 static int publish_staged(BackupWriter *w)
 {
     if (!w->nstaged)
@@ -620,16 +684,47 @@ static int publish_staged(BackupWriter *w)
     Store *st = w->repo->store;
     int ret = st->ops->sync(st);
     if (ret < 0)
-        return err_prefix(ret, "making the new chunks durable");
+        return err_prefix(ret, "making the new packs durable");
+    step(w);
     while (w->nstaged) {
-        char path[CHUNK_PATH_LEN];
-        chunk_path(w->staged[w->nstaged - 1], path);
+        char path[PACK_PATH_LEN];
+        pack_path(w->staged[w->nstaged - 1], path);
         if ((ret = st->ops->publish(st, path, w->suffix)) < 0)
-            return err_prefix(ret, "publishing chunk");
+            return err_prefix(ret, "publishing pack");
         w->nstaged--;
+        if (w->nstaged == 1)
+            step(w);            /* some packs published, not all */
     }
     if ((ret = st->ops->sync(st)) < 0)
-        return err_prefix(ret, "making the new chunk names durable");
+        return err_prefix(ret, "making the new pack names durable");
+    return 0;
+}
+
+/* Writes the workers' partly filled packs, publishes every pack, and records
+ * where the new chunks are in an index file (and in the repository's index,
+ * for a later backup through the same handle). */
+static int finish_packs(BackupWriter *w)
+{
+    int ret = 0;
+    for (unsigned i = 0; i < w->nworkers && ret == 0; i++)
+        ret = flush_pack(w, &w->workers[i].pack);
+    if (ret == 0)
+        ret = flush_pack(w, &w->pack);
+    step(w);
+    if (ret == 0)
+        ret = publish_staged(w);
+    step(w);
+    if (ret == 0 && w->nents)
+        ret = chunk_index_write(w->repo->store, w->ents, w->nents, NULL, NULL);
+    step(w);
+    if (ret < 0)
+        return ret;
+    for (size_t i = 0; i < w->nents; i++)
+        if (chunk_index_add(w->index, &w->ents[i]) < 0) {
+            /* Only the in-memory copy fell behind: read it again when needed. */
+            w->repo->index_loaded = false;
+            break;
+        }
     return 0;
 }
 
@@ -654,7 +749,7 @@ int backup_commit(BackupWriter *w)
         goto out;
     }
     touch_lock(w);
-    if ((ret = publish_staged(w)) < 0)
+    if ((ret = finish_packs(w)) < 0)
         goto out;
     for (size_t i = 0; i < w->ndisks; i++)
         w->m.disks[i] = w->disks[i]->d;          /* shallow: writer_free frees them */

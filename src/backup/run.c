@@ -103,6 +103,12 @@ static int killpoint(void)
     return 0;
 }
 
+/* Inside the commit there is no stopping half-way, only being killed. */
+static void commit_step(void)
+{
+    (void)killpoint();
+}
+
 static void say(Run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(Run *r, const char *fmt, ...)
 {
@@ -595,6 +601,7 @@ static int do_run(Run *r)
     if ((ret = repo_backup_begin(r->repo, &meta, &r->w)) < 0)
         return ret;
     backup_writer_set_jobs(r->w, r->jobs);
+    backup_writer_set_step_hook(r->w, commit_step);
     snprintf(r->id, sizeof(r->id), "%s", backup_writer_id(r->w));
     say(r, "backup %s of VM %s: %s\n", r->id, vm_name,
         inc ? "incremental" : "full");

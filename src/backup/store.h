@@ -23,6 +23,9 @@ typedef struct StoreOps {
      * With exclusive set, fails with -EEXIST if path exists (never replaces). */
     int (*write_atomic)(Store *s, const char *path, const void *buf, size_t len,
                         bool exclusive);
+    /* Reads exactly len bytes at offset of path into buf: -ENOENT if there is
+     * no such file, -ENODATA if it ends first. */
+    int (*read_range)(Store *s, const char *path, uint64_t offset, void *buf, size_t len);
     /* 0 and the size if path exists, -ENOENT if not. */
     int (*stat)(Store *s, const char *path, uint64_t *size);
     /* Calls cb for every entry of dir except "." and ".."; a non-zero return of

@@ -243,6 +243,41 @@ static int local_publish(Store *s, const char *path, const char *suffix)
     return ret;
 }
 
+static int local_read_range(Store *s, const char *path, uint64_t offset, void *buf,
+                            size_t len)
+{
+    LocalStore *ls = (LocalStore *)s;
+    char *p = lpath(ls, path);
+    if (!p)
+        return err_set(ENOMEM, "out of memory");
+    int ret = 0;
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        ret = errno == ENOENT ? -ENOENT : err_set_errno(errno, "%s", p);
+        free(p);
+        return ret;
+    }
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(offset + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            ret = err_set_errno(errno, "reading %s", p);
+            break;
+        }
+        if (n == 0) {
+            ret = err_set(ENODATA, "%s ends before %llu", p,
+                          (unsigned long long)(offset + len));
+            break;
+        }
+        done += n;
+    }
+    close(fd);
+    free(p);
+    return ret;
+}
+
 static int local_stat(Store *s, const char *path, uint64_t *size)
 {
     LocalStore *ls = (LocalStore *)s;
@@ -404,6 +439,7 @@ static const StoreOps local_ops = {
     .list = local_list,
     .mkdir = local_mkdir,
     .remove = local_remove,
+    .read_range = local_read_range,
     .stage = local_stage,
     .sync = local_sync,
     .publish = local_publish,

@@ -106,6 +106,37 @@ out:
     return ret;
 }
 
+static int sftp_store_read_range(Store *s, const char *path, uint64_t offset, void *buf,
+                                 size_t len)
+{
+    SftpStore *ss = (SftpStore *)s;
+    char *p = spath(ss, path);
+    if (!p)
+        return err_set(ENOMEM, "out of memory");
+    int ret = 0;
+    sftp_file f = sftp_open(ss->sftp, p, O_RDONLY, 0);
+    if (!f) {
+        ret = sftp_err(ss, "opening", p);
+        free(p);
+        return ret;
+    }
+    if (sftp_seek64(f, offset) < 0)
+        ret = sftp_err(ss, "seeking in", p);
+    size_t done = 0;
+    while (ret == 0 && done < len) {
+        ssize_t n = sftp_read(f, (char *)buf + done, len - done);
+        if (n < 0)
+            ret = sftp_err(ss, "reading", p);
+        else if (n == 0)
+            ret = err_set(ENODATA, "%s ends before %llu", p, (unsigned long long)(offset + len));
+        else
+            done += n;
+    }
+    sftp_close(f);
+    free(p);
+    return ret;
+}
+
 static int sftp_store_stat(Store *s, const char *path, uint64_t *size)
 {
     SftpStore *ss = (SftpStore *)s;
@@ -343,6 +374,7 @@ static void sftp_store_close(Store *s)
 static const StoreOps sftp_ops = {
     .name = "sftp",
     .read = sftp_store_read,
+    .read_range = sftp_store_read_range,
     .write_atomic = sftp_store_write_atomic,
     .stat = sftp_store_stat,
     .list = sftp_store_list,

@@ -13,6 +13,7 @@
 
 typedef struct VerifyResult {
     int manifests_bad;
+    size_t index_bad;
     uint64_t chunks_checked, chunks_bad;
 } VerifyResult;
 
@@ -51,7 +52,13 @@ static int verify_run(Repo *r, const char *only_id, VerifyResult *res)
                     (ret = chunkset_add(&all, ms[i]->disks[d].chunks[c].hash)) < 0)
                     goto out;
     }
-    ret = 0;
+    ChunkIndex *ix;
+    if ((ret = repo_index(r, &ix)) < 0)
+        goto out;
+    if (ix->ndamaged)
+        printf("DAMAGED index: %zu index file(s) could not be read; the chunks they "
+               "list show as missing below\n", ix->ndamaged);
+    res->index_bad = ix->ndamaged;
     for (size_t i = 0; i < all.cap; i++) {
         const uint8_t *h = chunkset_at(&all, i);
         if (!h)
@@ -109,8 +116,11 @@ int backup_cmd_verify(int argc, char **argv)
     repo_close(r);
     if (ret < 0)
         return cmd_fail("verify");
-    printf("checked %llu chunk(s): %llu damaged or missing, %d damaged manifest(s)\n",
+    printf("checked %llu chunk(s): %llu damaged or missing, %d damaged manifest(s)",
            (unsigned long long)res.chunks_checked, (unsigned long long)res.chunks_bad,
            res.manifests_bad);
-    return res.chunks_bad || res.manifests_bad ? 3 : 0;
+    if (res.index_bad)
+        printf(", %zu damaged index file(s)", res.index_bad);
+    printf("\n");
+    return res.chunks_bad || res.manifests_bad || res.index_bad ? 3 : 0;
 }

@@ -2,7 +2,7 @@
 # A run killed with SIGKILL at every step (QUAIL_BACKUP_KILLPOINT=N kills it
 # at its Nth step) leaves a repository that verifies clean and lists no
 # half-written backup; the next run removes the leftovers in QEMU, loses no
-# write, and the chain goes on.
+# write, and the chain goes on; gc then removes what the killed commits left.
 . "$(dirname "$0")/qemu_lib.sh"
 new_disk d0 qcow2 64M; new_disk d1 qcow2 64M
 start_qemu d0:qcow2 d1:qcow2
@@ -50,4 +50,14 @@ done
 # Kills between creating the scratch overlays and tearing them down leave
 # objects in QEMU: the next run must have said it removed them.
 [ "$cleaned" -ge 8 ] || fail "only $cleaned next runs reported removing leftovers"
+# Kills inside the commit leave temp packs, packs no index names and index
+# entries no backup references: gc removes them and every backup still restores.
+"$QUAIL" backup gc "$T/repo" >"$T/gc.txt" || fail "gc after the kills: $(cat "$T/gc.txt")"
+grep -q "removed [1-9][0-9]* pack(s).* [1-9][0-9]* leftover file(s)" "$T/gc.txt" ||
+    fail "gc found no debris of killed commits: $(cat "$T/gc.txt")"
+[ -z "$(find "$T/repo" -name '*.tmp.*')" ] || fail "temp files left after gc"
+"$QUAIL" backup verify "$T/repo" >/dev/null || fail "repository does not verify after gc"
+# The last run (the one no kill point reached) backed up the last writes.
+id=$("$QUAIL" backup list "$T/repo" --json | grep -o '"id":"[^"]*"' | tail -1 | cut -d'"' -f4)
+for d in d0 d1; do check_restore "$id" $d "$T/$d.k.expect"; done
 ok "$killed kill points ($cleaned with leftovers in QEMU): repository clean, leftovers removed, no write lost"

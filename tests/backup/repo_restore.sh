@@ -16,21 +16,23 @@ dd if=/dev/urandom of="$T/disk.img" bs=65536 count=5 conv=notrunc status=none
 dd if=/dev/urandom of="$T/disk.img" bs=65536 seek=40 count=3 conv=notrunc status=none
 dd if=/dev/urandom of="$T/disk.img" bs=1 seek=$((3 * 1048576)) count=1234 conv=notrunc status=none
 
-"$Q" backup init "$R" --chunk-size 64K | grep -q "format 1, chunk size 65536" || fail "init"
+"$Q" backup init "$R" --chunk-size 64K | grep -q "format 2, chunk size 65536" || fail "init"
 "$Q" backup init "$R" 2>/dev/null && fail "init over an existing repository succeeded"
 
 id1=$("$MK" "$R" "$T/disk.img" --vm web --time 1700000000)
 cp "$T/disk.img" "$T/disk1.img"
-nchunks=$(find "$R/chunks" -type f | wc -l)
+stored() { "$Q" backup stats "$R" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["chunks"])'; }
+nchunks=$(stored)
 [ "$nchunks" -eq 9 ] || fail "expected 9 stored chunks, got $nchunks"
 
 # Change one chunk and grow nothing: the incremental stores exactly one chunk.
 dd if=/dev/urandom of="$T/disk.img" bs=4096 seek=100 count=1 conv=notrunc status=none
 id2=$("$MK" "$R" "$T/disk.img" --vm web --parent "$id1" --time 1700086400)
-[ "$(find "$R/chunks" -type f | wc -l)" -eq 10 ] || fail "incremental stored more than one chunk"
+[ "$(stored)" -eq 10 ] || fail "incremental stored more than one chunk"
 # The same content again: deduplicated to nothing new.
 id3=$("$MK" "$R" "$T/disk.img" --vm db --time 1700090000)
-[ "$(find "$R/chunks" -type f | wc -l)" -eq 10 ] || fail "identical backup stored chunks"
+[ "$(stored)" -eq 10 ] || fail "identical backup stored chunks"
+"$Q" backup stats "$R" | grep -q "^chunks: 10 in [0-9]* pack(s)" || fail "stats"
 
 "$Q" backup restore "$R" "$id1" --disk drive0 --to "$T/out1.img"
 cmp "$T/disk1.img" "$T/out1.img" || fail "restore of full backup differs"
@@ -69,6 +71,7 @@ cmp "$T/disk.img" "$T/out3.img" || fail "restore after prune differs"
 # Dropping both remaining backups' unique chunk owner leaves garbage for gc.
 rm "$R/backups/$id2.json" "$R/backups/$id3.json"
 "$Q" backup gc "$R" | grep -q "removed 10 unreferenced" || fail "gc"
-[ "$(find "$R/chunks" -type f | wc -l)" -eq 0 ] || fail "chunks left after gc"
+[ "$(stored)" -eq 0 ] || fail "chunks left after gc"
+[ -z "$(ls "$R/packs")" ] || fail "packs left after gc"
 "$Q" backup prune "$R" 2>/dev/null && fail "prune without rules accepted"
 echo "repo restore: ok"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# verify finds a flipped byte in a stored chunk and names every backup that
+# verify finds a flipped byte in a stored chunk (and a damaged index file) and names every backup that
 # references it (and only those).  Usage: repo_verify.sh MKBACKUP
 set -euo pipefail
 MK=$1
@@ -19,12 +19,21 @@ idb=$("$MK" "$R" "$T/b.img" --vm b)
 idc=$("$MK" "$R" "$T/c.img" --vm c)
 "$Q" backup verify "$R" >/dev/null || fail "verify of a healthy repository failed"
 
-# The first chunk is shared by a and b.
+# The first chunk is shared by a and b.  Its record in a pack starts with its
+# hash (docs/backup-repository.md); flip a byte of its payload.
 h=$(head -c 65536 "$T/a.img" | sha256sum | cut -c1-64)
-f=$R/chunks/${h:0:2}/$h
-[ -f "$f" ] || fail "chunk file $f not found"
-size=$(stat -c %s "$f")
-printf '\x5a' | dd of="$f" bs=1 seek=$((size - 100)) count=1 conv=notrunc status=none
+loc=$(python3 - "$R/packs" "$h" <<'PY'
+import os, sys
+d, h = sys.argv[1], bytes.fromhex(sys.argv[2])
+for n in os.listdir(d):
+    at = open(os.path.join(d, n), "rb").read().find(h)
+    if at >= 0:
+        print(os.path.join(d, n), at)
+PY
+)
+[ -n "$loc" ] || fail "no pack holds chunk $h"
+f=${loc% *} at=${loc#* }
+printf '\x5a' | dd of="$f" bs=1 seek=$((at + 48 + 1000)) count=1 conv=notrunc status=none
 
 set +e
 out=$("$Q" backup verify "$R")
@@ -32,7 +41,7 @@ rc=$?
 set -e
 echo "$out"
 [ $rc -eq 3 ] || fail "verify exit code $rc, expected 3"
-echo "$out" | grep -q "DAMAGED chunk chunks/${h:0:2}/$h" || fail "damaged chunk not named"
+echo "$out" | grep -q "DAMAGED chunk $h (packs/$(basename "$f") at $at) is damaged" || fail "damaged chunk not named"
 echo "$out" | grep -q "affected backup $ida disk drive0" || fail "backup a not named"
 echo "$out" | grep -q "affected backup $idb disk drive0" || fail "backup b not named"
 echo "$out" | grep -q "affected backup $idc" && fail "backup c wrongly named"
@@ -42,7 +51,26 @@ set +e
 rc=$?
 set -e
 [ $rc -ne 0 ] || fail "restore of a damaged backup succeeded"
-grep -q "chunks/${h:0:2}/$h is damaged" "$T/err" || fail "restore error does not name the chunk"
+grep -q "chunk $h .*is damaged" "$T/err" || fail "restore error does not name the chunk"
+
+# A damaged index file: verify says so (the chunks it lists are missing),
+# gc refuses, and nothing is changed.
+cp -a "$R" "$T/repo2"
+R2=$T/repo2
+ix=$(ls "$R2/index" | head -1)
+printf '\x01' | dd of="$R2/index/$ix" bs=1 seek=20 count=1 conv=notrunc status=none
+set +e
+out=$("$Q" backup verify "$R2" 2>&1)
+rc=$?
+set -e
+[ $rc -eq 3 ] || fail "damaged index: verify exit $rc"
+echo "$out" | grep -q "index file index/$ix is damaged" || fail "damaged index file not named"
+echo "$out" | grep -q "1 damaged index file" || fail "damaged index not counted"
+before=$(cd "$R2" && find . -type f | sort | xargs sha256sum)
+"$Q" backup gc "$R2" 2>"$T/err" && fail "gc ran with a damaged index file"
+grep -q "index file(s) are damaged" "$T/err" || fail "gc refusal reason"
+after=$(cd "$R2" && find . -type f | sort | xargs sha256sum)
+[ "$before" = "$after" ] || fail "gc changed a repository it refused to collect"
 
 # A damaged manifest is reported by name too.
 printf 'garbage' > "$R/backups/$idc.json"

@@ -17,6 +17,8 @@
 #include "backup/manifest.h"
 #include "backup/prune.h"
 #include "backup/repo.h"
+#include "backup/repo_internal.h"
+#include "backup/pack.h"
 #include "util/error.h"
 
 #define CS REPO_MIN_CHUNK_SIZE
@@ -73,6 +75,19 @@ static int count_files(const char *sub, const char *needle, int *matching)
     return n;
 }
 
+/* Chunks the repository's index knows, read afresh from disk. */
+static int stored_chunks(void)
+{
+    Repo *r;
+    ChunkIndex *ix;
+    assert_int_equal(repo_open(dir, REPO_READ, &r), 0);
+    assert_int_equal(repo_index(r, &ix), 0);
+    assert_int_equal(ix->ndamaged, 0);
+    int n = (int)ix->count;
+    repo_close(r);
+    return n;
+}
+
 static void fill(uint8_t *buf, size_t len, unsigned seed)
 {
     for (size_t i = 0; i < len; i++)
@@ -109,11 +124,11 @@ static void dedup_and_zero(void **state)
     unsigned seeds[] = { 1, 1, 0, 2, 1 };
     char id[REPO_ID_MAX];
     make_backup(r, "vm1", 1000, seeds, 5, id);
-    /* Two distinct non-zero contents: two chunk files, nothing for zeroes. */
-    assert_int_equal(count_files("chunks", NULL, NULL), 2);
+    /* Two distinct non-zero contents: two chunks, nothing for zeroes. */
+    assert_int_equal(stored_chunks(), 2);
     char id2[REPO_ID_MAX];
     make_backup(r, "vm2", 1001, seeds, 5, id2);     /* across VMs too */
-    assert_int_equal(count_files("chunks", NULL, NULL), 2);
+    assert_int_equal(stored_chunks(), 2);
     int tmp = 0;
     count_files(".", ".tmp.", &tmp);
     assert_int_equal(tmp, 0);                       /* atomic writes left no temp */
@@ -154,22 +169,31 @@ static void corrupt_chunk_detected(void **state)
     make_backup(r, "vm", 5, seeds, 1, id);
     Manifest *m;
     assert_int_equal(repo_load_manifest(r, id, &m), 0);
-    char rel[CHUNK_PATH_LEN], path[900];
-    chunk_path(m->disks[0].chunks[0].hash, rel);
+    /* Find the chunk's record in its pack. */
+    ChunkIndex *ix;
+    assert_int_equal(repo_index(r, &ix), 0);
+    const IndexSlot *slot = chunk_index_find(ix, m->disks[0].chunks[0].hash);
+    assert_non_null(slot);
+    char rel[PACK_PATH_LEN], path[900], hex[2 * REPO_HASH_LEN + 1];
+    pack_path(chunk_index_pack(ix, slot), rel);
     snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    repo_hash_to_hex(m->disks[0].chunks[0].hash, hex);
+    uint64_t at = slot->offset + slot->length - 3;  /* in the payload */
     uint8_t *buf = malloc(CS);
     assert_int_equal(repo_read_chunk(r, m->disks[0].chunks[0].hash, buf, CS), CS);
     int fd = open(path, O_RDWR);
     assert_true(fd >= 0);
-    struct stat st;
-    fstat(fd, &st);
     uint8_t b;
-    assert_int_equal(pread(fd, &b, 1, st.st_size - 3), 1);
+    assert_int_equal(pread(fd, &b, 1, at), 1);
     b ^= 0x40;
-    assert_int_equal(pwrite(fd, &b, 1, st.st_size - 3), 1);
+    assert_int_equal(pwrite(fd, &b, 1, at), 1);
     close(fd);
     assert_int_equal(repo_read_chunk(r, m->disks[0].chunks[0].hash, buf, CS), -EBADMSG);
-    assert_non_null(strstr(err_msg(), rel));       /* the message names the chunk */
+    assert_non_null(strstr(err_msg(), hex));       /* the message names the chunk */
+    assert_non_null(strstr(err_msg(), rel));       /* and where it is */
+    /* A pack cut short. */
+    assert_int_equal(truncate(path, at), 0);
+    assert_int_equal(repo_read_chunk(r, m->disks[0].chunks[0].hash, buf, CS), -EBADMSG);
     unlink(path);
     assert_int_equal(repo_read_chunk(r, m->disks[0].chunks[0].hash, buf, CS), -ENOENT);
     assert_non_null(strstr(err_msg(), "missing"));
@@ -284,7 +308,7 @@ static void damaged_manifest_in_repo(void **state)
     /* gc must refuse: chunks of an unreadable manifest would be lost. */
     uint64_t removed = 0, kept = 0;
     assert_true(repo_gc(r, false, &removed, &kept) < 0);
-    assert_int_equal(count_files("chunks", NULL, NULL), 1);
+    assert_int_equal(stored_chunks(), 1);
     repo_close(r);
 }
 
@@ -297,7 +321,7 @@ static void newer_repository_refused(void **state)
     size_t n = fread(before, 1, sizeof(before) - 1, f);
     fclose(f);
     before[n] = '\0';
-    char *v = strstr(before, "\"version\": 1");
+    char *v = strstr(before, "\"version\": 2");
     assert_non_null(v);
     v[11] = '9';
     f = fopen(path, "w");
@@ -315,6 +339,14 @@ static void newer_repository_refused(void **state)
     snprintf(path, sizeof(path), "%s/lock", dir);
     assert_int_not_equal(stat(path, &st), 0);      /* not even a lock file */
     assert_int_equal(repo_init(dir, 0), -EEXIST);
+    /* Format 1 (a file per chunk) is refused with a message saying so. */
+    snprintf(path, sizeof(path), "%s/config", dir);
+    v[11] = '1';
+    f = fopen(path, "w");
+    fputs(before, f);
+    fclose(f);
+    assert_int_equal(repo_open(dir, REPO_READ, &r), -EPROTO);
+    assert_non_null(strstr(err_msg(), "format version 1"));
 }
 
 static void lock_contention(void **state)
@@ -504,22 +536,35 @@ static void gc_removes_only_garbage(void **state)
     char id1[REPO_ID_MAX], id2[REPO_ID_MAX];
     make_backup(r, "vm", 1, s1, 2, id1);
     make_backup(r, "vm", 2, s2, 2, id2);
-    assert_int_equal(count_files("chunks", NULL, NULL), 3);
+    assert_int_equal(stored_chunks(), 3);
     /* Debris of an interrupted write. */
     char path[900];
-    snprintf(path, sizeof(path), "%s/chunks/00/x.tmp.1.2", dir);
+    snprintf(path, sizeof(path), "%s/packs/x.tmp.1.2", dir);
     FILE *f = fopen(path, "w");
     fclose(f);
+    int tmp = 0;
+    count_files("packs", ".tmp.", &tmp);
+    assert_int_equal(tmp, 1);
     snprintf(path, sizeof(path), "%s/backups/%s.json", dir, id1);
     assert_int_equal(unlink(path), 0);
     uint64_t removed = 0, kept = 0;
     assert_int_equal(repo_gc(r, true, &removed, &kept), 0);
     assert_int_equal(removed, 1);
-    assert_int_equal(count_files("chunks", NULL, NULL), 4);   /* dry run */
+    assert_int_equal(stored_chunks(), 3);   /* dry run */
+    tmp = 0;
+    count_files("packs", ".tmp.", &tmp);
+    assert_int_equal(tmp, 1);
     assert_int_equal(repo_gc(r, false, &removed, &kept), 0);
     assert_int_equal(removed, 1);
     assert_int_equal(kept, 2);
-    assert_int_equal(count_files("chunks", NULL, NULL), 2);
+    assert_int_equal(stored_chunks(), 2);
+    tmp = 0;
+    count_files("packs", ".tmp.", &tmp);
+    assert_int_equal(tmp, 0);
+    /* One index file now; the first backup's pack (chunks 21 and 22) was
+     * rewritten to hold 22 alone, the second's (23) is untouched. */
+    assert_int_equal(count_files("index", NULL, NULL), 1);
+    assert_int_equal(count_files("packs", NULL, NULL), 2);
     Manifest *m;
     assert_int_equal(repo_load_manifest(r, id2, &m), 0);
     uint8_t *buf = malloc(CS);

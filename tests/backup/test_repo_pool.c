@@ -1,6 +1,6 @@
 /* The parallel write path (disk_get_buffer/disk_put_buffer with worker
  * threads): the same manifest as one-chunk-at-a-time puts whatever the number
- * of workers, every chunk published under its name at commit, nothing staged
+ * of workers, every pack published under its name at commit, nothing staged
  * left behind by a commit or an abort, and bounded buffers. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +15,7 @@
 
 #include "backup/chunk.h"
 #include "backup/repo.h"
+#include "backup/repo_internal.h"
 #include "util/error.h"
 
 #define CS REPO_MIN_CHUNK_SIZE
@@ -43,27 +44,26 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-/* Files under chunks/, and how many of them are staged (".tmp."). */
+/* Chunks the repository's index lists (read afresh), and how many pack files
+ * are staged (".tmp.") into *staged. */
 static int count_chunks(int *staged)
 {
     char path[600];
-    int n = 0;
     *staged = 0;
-    for (int i = 0; i < 256; i++) {
-        snprintf(path, sizeof(path), "%s/chunks/%02x", dir, i);
-        DIR *d = opendir(path);
-        if (!d)
-            continue;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (de->d_name[0] == '.')
-                continue;
-            n++;
-            if (strstr(de->d_name, ".tmp."))
-                (*staged)++;
-        }
-        closedir(d);
-    }
+    snprintf(path, sizeof(path), "%s/packs", dir);
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strstr(de->d_name, ".tmp."))
+            (*staged)++;
+    closedir(d);
+    Repo *r;
+    ChunkIndex *ix;
+    assert_int_equal(repo_open(dir, REPO_READ, &r), 0);
+    assert_int_equal(repo_index(r, &ix), 0);
+    int n = (int)ix->count;
+    repo_close(r);
     return n;
 }
 
@@ -96,6 +96,7 @@ static Manifest *backup_with(Repo *r, uint8_t *img, int jobs, int64_t t)
     BackupMeta meta = { .vm_name = "vm", .time = t, .type = BACKUP_FULL };
     assert_int_equal(repo_backup_begin(r, &meta, &w), 0);
     assert_int_equal(backup_disk_begin(w, "d0", DISK, NULL, NULL, &dw), 0);
+    backup_writer_set_pack_size(w, 3 * CS);     /* several packs per worker */
     char id[REPO_ID_MAX];
     strcpy(id, backup_writer_id(w));
     if (jobs == 0) {
@@ -145,10 +146,12 @@ static void same_manifest_any_jobs(void **state)
     /* zero, duplicate and distinct chunks: fewer files than non-zero chunks */
     assert_true(total > 0 && total < NCHUNKS - NCHUNKS / 5);
     for (int jobs = 1; jobs <= 4; jobs += 3) {
-        /* A fresh repository each time, so the workers store every chunk. */
+        /* An empty repository each time, so the workers store every chunk. */
+        repo_close(r);
         char cmd[600];
-        snprintf(cmd, sizeof(cmd), "find '%s/chunks' -type f -delete && rm -f '%s/backups'/*", dir, dir);
+        snprintf(cmd, sizeof(cmd), "rm -f '%s/packs'/* '%s/index'/* '%s/backups'/*", dir, dir, dir);
         assert_int_equal(system(cmd), 0);
+        assert_int_equal(repo_open(dir, REPO_WRITE, &r), 0);
         Manifest *m = backup_with(r, img, jobs, 2000 + jobs);
         assert_int_equal(count_chunks(&staged), total);
         assert_int_equal(staged, 0);
@@ -187,6 +190,7 @@ static void abort_removes_staged(void **state)
     assert_int_equal(repo_backup_begin(r, &meta, &w), 0);
     assert_int_equal(backup_disk_begin(w, "d0", DISK, NULL, NULL, &dw), 0);
     backup_writer_set_jobs(w, 2);
+    backup_writer_set_pack_size(w, 2 * CS);     /* many packs from little data */
     for (uint64_t off = 0; off + PIECE <= DISK; off += PIECE) {
         void *buf;
         assert_int_equal(disk_get_buffer(dw, PIECE, true, &buf), 0);
@@ -195,11 +199,13 @@ static void abort_removes_staged(void **state)
     }
     assert_int_equal(disk_writer_drain(dw), 0);
     int staged, n = count_chunks(&staged);
-    /* Until commit, new chunks exist only under their temporary names. */
-    assert_true(n > 0);
-    assert_int_equal(staged, n);
+    /* Until commit, full packs exist only under their temporary names and no
+     * index lists their chunks. */
+    assert_int_equal(n, 0);
+    assert_true(staged > 2);
     backup_abort(w);
     assert_int_equal(count_chunks(&staged), 0);
+    assert_int_equal(staged, 0);
     BackupInfo *list;
     assert_int_equal(repo_list_backups(r, &list), 0);
     free(list);
