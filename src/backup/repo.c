@@ -377,7 +377,15 @@ int repo_read_chunk(Repo *repo, const uint8_t hash[REPO_HASH_LEN], void *buf, si
         return err_set(ENOENT, "chunk %s is missing: no index entry%s", hex,
                        ix->ndamaged ? " (an index file is damaged)" : "");
     }
-    return pack_read_chunk(repo->store, ix, s, buf, buflen);
+    ret = pack_read_chunk(repo->store, ix, s, buf, buflen);
+    /* Readers take no lock, so gc may have moved the chunk to a new pack and
+     * removed the old one since the index was read: read it again, once. */
+    if (ret == -ENOENT && repo->mode == REPO_READ) {
+        repo->index_loaded = false;
+        if (repo_index(repo, &ix) == 0 && (s = chunk_index_find(ix, hash)))
+            ret = pack_read_chunk(repo->store, ix, s, buf, buflen);
+    }
+    return ret;
 }
 
 struct DiskReader {

@@ -547,6 +547,13 @@ static void gc_removes_only_garbage(void **state)
     assert_int_equal(tmp, 1);
     snprintf(path, sizeof(path), "%s/backups/%s.json", dir, id1);
     assert_int_equal(unlink(path), 0);
+    /* A reader (no lock) that read the index before gc moves chunks. */
+    Repo *early;
+    Manifest *m2;
+    uint8_t *cbuf = malloc(CS);
+    assert_int_equal(repo_open(dir, REPO_READ, &early), 0);
+    assert_int_equal(repo_load_manifest(early, id2, &m2), 0);
+    assert_int_equal(repo_read_chunk(early, m2->disks[0].chunks[0].hash, cbuf, CS), CS);
     uint64_t removed = 0, kept = 0;
     assert_int_equal(repo_gc(r, true, &removed, &kept), 0);
     assert_int_equal(removed, 1);
@@ -565,6 +572,12 @@ static void gc_removes_only_garbage(void **state)
      * rewritten to hold 22 alone, the second's (23) is untouched. */
     assert_int_equal(count_files("index", NULL, NULL), 1);
     assert_int_equal(count_files("packs", NULL, NULL), 2);
+    /* Chunk 22 moved to a new pack; the early reader finds it there. */
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(repo_read_chunk(early, m2->disks[0].chunks[i].hash, cbuf, CS), CS);
+    manifest_free(m2);
+    free(cbuf);
+    repo_close(early);
     Manifest *m;
     assert_int_equal(repo_load_manifest(r, id2, &m), 0);
     uint8_t *buf = malloc(CS);
