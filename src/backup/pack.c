@@ -370,17 +370,26 @@ static int builder_reserve(PackBuilder *b, size_t more)
     return 0;
 }
 
-static int builder_entry(PackBuilder *b, const uint8_t hash[REPO_HASH_LEN], size_t len)
+static void pack_header(uint8_t *p)
 {
-    int ret;
-    if (b->len == 0) {
-        if ((ret = pack_new_id(b->id)) < 0 || (ret = builder_reserve(b, PACK_HEADER_LEN)) < 0)
-            return ret;
-        memset(b->buf, 0, PACK_HEADER_LEN);
-        memcpy(b->buf, "QBPK", 4);
-        b->buf[4] = 1;
+    memset(p, 0, PACK_HEADER_LEN);
+    memcpy(p, "QBPK", 4);
+    p[4] = 1;
+}
+
+int pack_builder_begin(PackBuilder *b, uint8_t hdr[PACK_HEADER_LEN])
+{
+    pack_header(hdr);
+    if (b->len)
+        return 0;
+    int ret = pack_new_id(b->id);
+    if (ret == 0)
         b->len = PACK_HEADER_LEN;
-    }
+    return ret;
+}
+
+int pack_builder_note(PackBuilder *b, const uint8_t hash[REPO_HASH_LEN], size_t len)
+{
     if (b->n == b->ents_cap) {
         size_t cap = b->ents_cap ? b->ents_cap * 2 : 64;
         void *p = realloc(b->ents, cap * sizeof(*b->ents));
@@ -389,13 +398,29 @@ static int builder_entry(PackBuilder *b, const uint8_t hash[REPO_HASH_LEN], size
         b->ents = p;
         b->ents_cap = cap;
     }
-    if ((ret = builder_reserve(b, len)) < 0)
-        return ret;
     IndexEntry *e = &b->ents[b->n++];
     memcpy(e->hash, hash, REPO_HASH_LEN);
     memcpy(e->pack, b->id, PACK_ID_LEN);
     e->offset = b->len;
     e->length = (uint32_t)len;
+    b->len += len;
+    return 0;
+}
+
+/* Makes room for a record of len bytes in the buffer (starting the pack and
+ * its header if need be) and records its entry; the caller copies it in. */
+static int builder_entry(PackBuilder *b, const uint8_t hash[REPO_HASH_LEN], size_t len)
+{
+    int ret;
+    if (b->len == 0) {
+        if ((ret = pack_new_id(b->id)) < 0 || (ret = builder_reserve(b, PACK_HEADER_LEN)) < 0)
+            return ret;
+        pack_header(b->buf);
+        b->len = PACK_HEADER_LEN;
+    }
+    if ((ret = builder_reserve(b, len)) < 0 || (ret = pack_builder_note(b, hash, len)) < 0)
+        return ret;
+    b->len -= len;              /* the caller copies the record there and counts it */
     return 0;
 }
 

@@ -109,11 +109,18 @@ typedef struct PackBuilder {
     IndexEntry *ents;
     size_t n, ents_cap;
     size_t target;                /* full at this size; 0: PACK_TARGET_SIZE */
+    void *fh;                     /* the staged file, when records go straight there */
 } PackBuilder;
 
 /* Appends a record (the first one starts a pack with a fresh id). */
 int pack_builder_add(PackBuilder *b, const uint8_t hash[REPO_HASH_LEN],
                      const uint8_t hdr[CHUNK_HEADER_LEN], const void *payload, size_t plen);
+/* For records written elsewhere (straight to a file): pack_builder_begin()
+ * starts a pack (fresh id, header counted) if none is started and fills
+ * hdr with its header; pack_builder_note() records a record of len bytes
+ * written at the current end. */
+int pack_builder_begin(PackBuilder *b, uint8_t hdr[PACK_HEADER_LEN]);
+int pack_builder_note(PackBuilder *b, const uint8_t hash[REPO_HASH_LEN], size_t len);
 /* Appends a record as read from another pack (gc); rec has PACK_RECORD_HDR+ bytes. */
 int pack_builder_add_record(PackBuilder *b, const uint8_t *rec, size_t len);
 static inline bool pack_builder_full(const PackBuilder *b)

@@ -82,11 +82,13 @@ struct BackupWriter {
 };
 
 static void pool_stop(BackupWriter *w);
+static void discard_pack(BackupWriter *w, PackBuilder *pb);
 
 static void writer_free(BackupWriter *w)
 {
     pool_stop(w);
     chunk_coder_free(&w->coder);
+    discard_pack(w, &w->pack);
     pack_builder_free(&w->pack);
     free(w->staged);
     free(w->ents);
@@ -325,7 +327,10 @@ static int flush_pack(BackupWriter *w, PackBuilder *pb)
     pack_path(pb->id, path);
     bool staged = st->ops->stage != NULL;
     int ret;
-    if (staged) {
+    if (pb->fh) {
+        ret = st->ops->stage_close(st, pb->fh, false);
+        pb->fh = NULL;
+    } else if (staged) {
         ret = st->ops->stage(st, path, w->suffix, NULL, 0, pb->buf, pb->len);
     } else {
         if (w->serial_store)
@@ -334,8 +339,10 @@ static int flush_pack(BackupWriter *w, PackBuilder *pb)
         if (w->serial_store)
             pthread_mutex_unlock(&w->store_lock);
     }
-    if (ret < 0)
+    if (ret < 0) {
+        pack_builder_reset(pb);
         return err_prefix(ret, "writing pack %s", path);
+    }
     pthread_mutex_lock(&w->lock);
     bool room = reserve_locked(w, staged, pb->n);
     if (room) {
@@ -357,6 +364,52 @@ static int flush_pack(BackupWriter *w, PackBuilder *pb)
     return 0;
 }
 
+/* Drops a pack that is being written straight to its staged file. */
+static void discard_pack(BackupWriter *w, PackBuilder *pb)
+{
+    if (pb->fh) {
+        w->repo->store->ops->stage_close(w->repo->store, pb->fh, true);
+        pb->fh = NULL;
+    }
+    pack_builder_reset(pb);
+}
+
+/* Appends a record to pb: straight to its staged file where the store can
+ * (no copy through a buffer), else into pb's buffer. */
+static int append_record(BackupWriter *w, PackBuilder *pb, const uint8_t hash[REPO_HASH_LEN],
+                         const uint8_t hdr[CHUNK_HEADER_LEN], const void *payload, size_t plen)
+{
+    Store *st = w->repo->store;
+    if (!st->ops->stage_open)
+        return pack_builder_add(pb, hash, hdr, payload, plen);
+    int ret;
+    if (!pb->fh) {
+        uint8_t head[PACK_HEADER_LEN];
+        char path[PACK_PATH_LEN];
+        pack_builder_reset(pb);
+        if ((ret = pack_builder_begin(pb, head)) < 0)
+            return ret;
+        pack_path(pb->id, path);
+        if ((ret = st->ops->stage_open(st, path, w->suffix, &pb->fh)) < 0) {
+            pack_builder_reset(pb);
+            return ret;
+        }
+        struct iovec v = { head, sizeof(head) };
+        if ((ret = st->ops->stage_append(st, pb->fh, &v, 1)) < 0) {
+            discard_pack(w, pb);
+            return ret;
+        }
+    }
+    struct iovec v[3] = { { (void *)hash, REPO_HASH_LEN }, { (void *)hdr, CHUNK_HEADER_LEN },
+                          { (void *)payload, plen } };
+    if ((ret = st->ops->stage_append(st, pb->fh, v, 3)) < 0 ||
+        (ret = pack_builder_note(pb, hash, PACK_RECORD_HDR + plen)) < 0) {
+        discard_pack(w, pb);     /* the file may hold part of the record */
+        return ret;
+    }
+    return 0;
+}
+
 /* Compresses one chunk the repository does not have yet (claimed in w->known
  * by the caller) into pb, writing pb out when it is full. */
 static int write_new_chunk(BackupWriter *w, const uint8_t hash[REPO_HASH_LEN],
@@ -367,7 +420,7 @@ static int write_new_chunk(BackupWriter *w, const uint8_t hash[REPO_HASH_LEN],
     const void *payload;
     size_t plen;
     int ret = chunk_encode_with(coder, data, len, hdr, &payload, &plen);
-    if (ret < 0 || (ret = pack_builder_add(pb, hash, hdr, payload, plen)) < 0)
+    if (ret < 0 || (ret = append_record(w, pb, hash, hdr, payload, plen)) < 0)
         return ret;
     pthread_mutex_lock(&w->lock);
     w->stats.chunks_new++;
@@ -480,6 +533,7 @@ static void pool_stop(BackupWriter *w)
     }
     for (unsigned i = 0; w->workers && i < w->jobs; i++) {
         chunk_coder_free(&w->workers[i].coder);
+        discard_pack(w, &w->workers[i].pack);
         pack_builder_free(&w->workers[i].pack);
     }
     free(w->workers);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 typedef struct Store Store;
 
@@ -47,6 +48,14 @@ typedef struct StoreOps {
                  size_t hlen, const void *data, size_t len);
     int (*sync)(Store *s);
     int (*publish)(Store *s, const char *path, const char *suffix);
+    /* Optional, with stage(): a staged file written piece by piece (packs
+     * go straight to the file instead of through a buffer).  stage_open
+     * creates path+suffix exclusively; stage_append writes the pieces at
+     * its end; stage_close starts writeback and closes it, or with discard
+     * removes it.  One file is used by one thread at a time. */
+    int (*stage_open)(Store *s, const char *path, const char *suffix, void **fh);
+    int (*stage_append)(Store *s, void *fh, const struct iovec *iov, int n);
+    int (*stage_close)(Store *s, void *fh, bool discard);
     bool thread_safe;
     int (*lock)(Store *s, const char *owner);
     void (*lock_refresh)(Store *s);

@@ -210,6 +210,73 @@ out:
 /* One syncfs() instead of an fsync per file and directory: it writes back and
  * waits for every dirty page and inode of the file system, and since Linux 5.8
  * reports writeback errors. */
+typedef struct LocalStaged {
+    int fd;
+    char *tmp;
+} LocalStaged;
+
+static int local_stage_open(Store *s, const char *path, const char *suffix, void **fh)
+{
+    LocalStore *ls = (LocalStore *)s;
+    LocalStaged *f = calloc(1, sizeof(*f));
+    if (!f || asprintf(&f->tmp, "%s/%s%s", ls->root, path, suffix) < 0) {
+        free(f);
+        return err_set(ENOMEM, "out of memory");
+    }
+    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (f->fd < 0) {
+        int ret = err_set_errno(errno, "creating %s", f->tmp);
+        free(f->tmp);
+        free(f);
+        return ret;
+    }
+    *fh = f;
+    return 0;
+}
+
+static int local_stage_append(Store *s, void *fh, const struct iovec *iov, int n)
+{
+    (void)s;
+    LocalStaged *f = fh;
+    struct iovec v[8];
+    if (n < 1 || n > 8)
+        return err_set(EINVAL, "bad iovec count %d", n);
+    memcpy(v, iov, n * sizeof(*v));
+    int i = 0;
+    while (i < n) {
+        ssize_t k = writev(f->fd, v + i, n - i);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return err_set_errno(errno, "writing %s", f->tmp);
+        while (i < n && (size_t)k >= v[i].iov_len)
+            k -= v[i++].iov_len;
+        if (i < n) {
+            v[i].iov_base = (char *)v[i].iov_base + k;
+            v[i].iov_len -= k;
+        }
+    }
+    return 0;
+}
+
+static int local_stage_close(Store *s, void *fh, bool discard)
+{
+    (void)s;
+    LocalStaged *f = fh;
+    int ret = 0;
+    /* Start writeback now, without waiting, so the disk works while the
+     * backup goes on and the sync at commit has little left to do. */
+    if (!discard)
+        sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    if (close(f->fd) < 0 && !discard)
+        ret = err_set_errno(errno, "writing %s", f->tmp);
+    if (discard || ret < 0)
+        unlink(f->tmp);
+    free(f->tmp);
+    free(f);
+    return ret;
+}
+
 static int local_sync(Store *s)
 {
     LocalStore *ls = (LocalStore *)s;
@@ -443,6 +510,9 @@ static const StoreOps local_ops = {
     .stage = local_stage,
     .sync = local_sync,
     .publish = local_publish,
+    .stage_open = local_stage_open,
+    .stage_append = local_stage_append,
+    .stage_close = local_stage_close,
     .thread_safe = true,
     .lock = local_lock,
     .lock_refresh = local_lock_refresh,

@@ -148,7 +148,7 @@ static void same_manifest_any_jobs(void **state)
     for (int jobs = 1; jobs <= 4; jobs += 3) {
         /* An empty repository each time, so the workers store every chunk. */
         repo_close(r);
-        char cmd[600];
+        char cmd[1000];
         snprintf(cmd, sizeof(cmd), "rm -f '%s/packs'/* '%s/index'/* '%s/backups'/*", dir, dir, dir);
         assert_int_equal(system(cmd), 0);
         assert_int_equal(repo_open(dir, REPO_WRITE, &r), 0);
