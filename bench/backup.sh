@@ -2,6 +2,8 @@
 # Full-backup throughput of `quail backup run` against reading the same
 # disk over the same kind of NBD export with `qemu-img convert` (and nbdcopy)
 # in the same run, plus virtnbdbackup through libvirt when that works here.
+# "nbdcopy to null:" reads the export and throws the data away: how fast QEMU
+# can serve it at all, the ceiling for every tool here.
 #   bench/backup.sh [--size MIB] [--reps N]
 # The disk is a qcow2 image filled with a mix of random (incompressible) and
 # repetitive data and 25 % holes, attached to an idle x86_64 QEMU (no guest).
@@ -56,9 +58,11 @@ data=$(( size * 3 / 4 ))   # MiB of data (the holes are not read by anyone)
 
 qemu-system-x86_64 -machine q35,accel=tcg -nodefaults -display none \
     -qmp "unix:$T/qmp.sock,server=on,wait=off" \
-    -drive "file=$T/d0.qcow2,if=none,id=d0,node-name=d0n,format=qcow2" -device virtio-blk-pci,drive=d0 &
+    -drive "file=$T/d0.qcow2,if=none,id=d0,node-name=d0n,format=qcow2" -device virtio-blk-pci,drive=d0 \
+    >"$T/qemu.log" 2>&1 &   # HMP qemu-io prints its "wrote ..." lines on QEMU's stdout
 QPID=$!
 for _ in $(seq 100); do [ -S "$T/qmp.sock" ] && break; sleep 0.1; done
+[ -S "$T/qmp.sock" ] || { echo "QEMU did not start:" >&2; cat "$T/qemu.log" >&2; exit 1; }
 qmp() { "$quail" backup qmp "$T/qmp.sock" "$@"; }
 
 declare -A rate
@@ -94,6 +98,9 @@ for r in $(seq "$reps"); do
     rm -f "$T/out.raw"; sync; t0=$(now)
     nbdcopy "$url" "$T/out.raw" || exit 1
     t1=$(now); echo "$data / ($t1 - $t0)" | bc -l >>"$T/nbdcopy.rates"
+    t0=$(now)
+    nbdcopy "$url" null: || exit 1
+    t1=$(now); echo "$data / ($t1 - $t0)" | bc -l >>"$T/nbdnull.rates"
     qmp block-export-del '{"id":"bench"}' >/dev/null; qmp nbd-server-stop >/dev/null
     rm -f "$T/out.qcow2" "$T/out.raw"
 done
@@ -116,7 +123,7 @@ inc_full=$(echo "$t1 - $t0" | bc -l)
 inc_inc=$(echo "$t3 - $t2" | bc -l)
 rm -rf "$T/increpo"
 
-for k in quail quailshm convert convertsync nbdcopy; do
+for k in quail quailshm convert convertsync nbdcopy nbdnull; do
     [ -s "$T/$k.rates" ] && rate[$k]=$(median <"$T/$k.rates")
 done
 [ -n "$shm" ] && rm -rf "$shm"
@@ -156,17 +163,18 @@ XML
 fi
 
 printf '\nfull backup of a %d MiB qcow2 disk (%d MiB data), median of %d, MiB/s of data\n' "$size" "$data" "$reps"
-printf '%-34s %10s %14s\n' tool "MiB/s" "quail/tool"
-printf '%-34s %10.1f %14s\n' "quail backup run --full" "${rate[quail]}" "1.00"
-[ -n "${rate[quailshm]:-}" ] && printf '%-34s %10.1f %14.2f\n' "  same, repository in /dev/shm" "${rate[quailshm]}" "$(echo "${rate[quail]} / ${rate[quailshm]}" | bc -l)"
-printf '%-34s %10.1f %14.2f\n' "qemu-img convert -O qcow2 (NBD)" "${rate[convert]}" "$(echo "${rate[quail]} / ${rate[convert]}" | bc -l)"
-printf '%-34s %10.1f %14.2f\n' "  same, then sync -f" "${rate[convertsync]}" "$(echo "${rate[quail]} / ${rate[convertsync]}" | bc -l)"
-printf '%-34s %10.1f %14.2f\n' "nbdcopy to raw (NBD)" "${rate[nbdcopy]}" "$(echo "${rate[quail]} / ${rate[nbdcopy]}" | bc -l)"
+printf '%-42s %10s %14s\n' tool "MiB/s" "quail/tool"
+printf '%-42s %10.1f %14s\n' "quail backup run --full" "${rate[quail]}" "1.00"
+[ -n "${rate[quailshm]:-}" ] && printf '%-42s %10.1f %14.2f\n' "  same, repository in /dev/shm" "${rate[quailshm]}" "$(echo "${rate[quail]} / ${rate[quailshm]}" | bc -l)"
+printf '%-42s %10.1f %14.2f\n' "qemu-img convert -O qcow2 (NBD)" "${rate[convert]}" "$(echo "${rate[quail]} / ${rate[convert]}" | bc -l)"
+printf '%-42s %10.1f %14.2f\n' "  same, then sync -f" "${rate[convertsync]}" "$(echo "${rate[quail]} / ${rate[convertsync]}" | bc -l)"
+printf '%-42s %10.1f %14.2f\n' "nbdcopy to raw (NBD)" "${rate[nbdcopy]}" "$(echo "${rate[quail]} / ${rate[nbdcopy]}" | bc -l)"
+printf '%-42s %10.1f %14.2f\n' "nbdcopy to null: (QEMU's serving ceiling)" "${rate[nbdnull]}" "$(echo "${rate[quail]} / ${rate[nbdnull]}" | bc -l)"
 if [ -z "$virt" ]; then
-    printf '%-34s %10.1f %14.2f\n' "virtnbdbackup -l copy (libvirt)" "${rate[virt]}" "$(echo "${rate[quail]} / ${rate[virt]}" | bc -l)"
-    [ -n "${rate[virtsync]:-}" ] && printf '%-34s %10.1f %14.2f\n' "  same, then sync -f" "${rate[virtsync]}" "$(echo "${rate[quail]} / ${rate[virtsync]}" | bc -l)"
+    printf '%-42s %10.1f %14.2f\n' "virtnbdbackup -l copy (libvirt)" "${rate[virt]}" "$(echo "${rate[quail]} / ${rate[virt]}" | bc -l)"
+    [ -n "${rate[virtsync]:-}" ] && printf '%-42s %10.1f %14.2f\n' "  same, then sync -f" "${rate[virtsync]}" "$(echo "${rate[quail]} / ${rate[virtsync]}" | bc -l)"
 else
-    printf '%-34s %10s   %s\n' "virtnbdbackup" "-" "$virt"
+    printf '%-42s %10s   %s\n' "virtnbdbackup" "-" "$virt"
 fi
 printf '\nincremental after 1 %% of the disk rewritten (%d x 64 KiB): %.2f s, %.3f of the full backup (%.2f s)\n' \
     "$pieces" "$inc_inc" "$(echo "$inc_inc / $inc_full" | bc -l)" "$inc_full"
