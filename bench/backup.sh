@@ -4,14 +4,15 @@
 # in the same run, plus virtnbdbackup through libvirt when that works here.
 # "nbdcopy to null:" reads the export and throws the data away: how fast QEMU
 # can serve it at all, the ceiling for every tool here.
-#   bench/backup.sh [--size MIB] [--reps N]
+#   bench/backup.sh [--size MIB] [--reps N] [--warm-qemu]
 # The disk is a qcow2 image filled with a mix of random (incompressible) and
 # repetitive data and 25 % holes, attached to an idle x86_64 QEMU (no guest).
 # Each tool runs --reps times (default 3); medians in MiB/s of disk data, and
 # the ratio quail/tool (above 1: quail faster).  The tools compared leave their
 # output in the page cache; the "then sync -f" rows include making it durable,
 # which quail's repository is when `backup run` returns.  The tools take turns
-# within each round; virtnbdbackup runs last (it needs a libvirt domain).
+# within each round, each against a QEMU started for it (see start_qemu);
+# virtnbdbackup runs last (it needs a libvirt domain).
 # Each timed run starts after a sync, so no tool pays for another's writeback.
 # The virtnbdbackup row needs
 # `apt-get install virtnbdbackup libvirt-daemon-system` and a running libvirtd
@@ -19,12 +20,13 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-size=1024 reps=3
+size=1024 reps=3 warm=
 while [ $# -gt 0 ]; do
     case $1 in
         --size) size=$2; shift 2 ;;
         --reps) reps=$2; shift 2 ;;
-        *) echo "usage: $0 [--size MIB] [--reps N]" >&2; exit 2 ;;
+        --warm-qemu) warm=1; shift ;;
+        *) echo "usage: $0 [--size MIB] [--reps N] [--warm-qemu]" >&2; exit 2 ;;
     esac
 done
 quail=${QUAIL:-$root/build/quail}
@@ -56,14 +58,41 @@ PY
 qemu-img convert -n -f raw -O qcow2 "$T/fill.raw" "$T/d0.qcow2" && rm -f "$T/fill.raw"
 data=$(( size * 3 / 4 ))   # MiB of data (the holes are not read by anyone)
 
-qemu-system-x86_64 -machine q35,accel=tcg -nodefaults -display none \
-    -qmp "unix:$T/qmp.sock,server=on,wait=off" \
-    -drive "file=$T/d0.qcow2,if=none,id=d0,node-name=d0n,format=qcow2" -device virtio-blk-pci,drive=d0 \
-    >"$T/qemu.log" 2>&1 &   # HMP qemu-io prints its "wrote ..." lines on QEMU's stdout
-QPID=$!
-for _ in $(seq 100); do [ -S "$T/qmp.sock" ] && break; sleep 0.1; done
-[ -S "$T/qmp.sock" ] || { echo "QEMU did not start:" >&2; cat "$T/qemu.log" >&2; exit 1; }
 qmp() { "$quail" backup qmp "$T/qmp.sock" "$@"; }
+url="nbd+unix:///d0?socket=$T/nbd.sock"
+# Every timed run gets a QEMU of its own, started afresh: QEMU's NBD server
+# allocates a buffer per request, and how much of that memory glibc keeps
+# between requests depends on the largest requests the process has served
+# so far, so one tool's requests would change the next tool's cost (e.g.
+# 4 MiB requests before qemu-img convert spare it ~100k page faults).
+# --warm-qemu instead serves 16 MiB requests to each new QEMU first, the state
+# of one that has seen large requests.
+start_qemu() {
+    if [ -n "$QPID" ]; then
+        qmp quit >/dev/null 2>&1; wait "$QPID" 2>/dev/null; QPID=
+    fi
+    rm -f "$T/qmp.sock"
+    qemu-system-x86_64 -machine q35,accel=tcg -nodefaults -display none \
+        -qmp "unix:$T/qmp.sock,server=on,wait=off" \
+        -drive "file=$T/d0.qcow2,if=none,id=d0,node-name=d0n,format=qcow2" -device virtio-blk-pci,drive=d0 \
+        >>"$T/qemu.log" 2>&1 &   # HMP qemu-io prints its "wrote ..." lines on QEMU's stdout
+    QPID=$!
+    for _ in $(seq 100); do [ -S "$T/qmp.sock" ] && break; sleep 0.1; done
+    [ -S "$T/qmp.sock" ] || { echo "QEMU did not start:" >&2; cat "$T/qemu.log" >&2; exit 1; }
+    if [ -n "$warm" ]; then
+        export_on
+        nbdcopy --request-size=$((16 << 20)) --requests=2 "$url" null: || exit 1
+        export_off
+    fi
+}
+# The same disk through QEMU's NBD server, read-only (the VM is idle).
+export_on() {
+    qmp nbd-server-start "{\"addr\":{\"type\":\"unix\",\"data\":{\"path\":\"$T/nbd.sock\"}}}" >/dev/null
+    qmp block-export-add '{"type":"nbd","id":"bench","node-name":"d0n","name":"d0","writable":false}' >/dev/null
+}
+export_off() {
+    qmp block-export-del '{"id":"bench"}' >/dev/null; qmp nbd-server-stop >/dev/null
+}
 
 declare -A rate
 # The tools take turns within each round (not all reps of one tool, then the
@@ -71,7 +100,6 @@ declare -A rate
 # backups into a fresh repository each time (no dedup help), once on the same
 # file system as the disk and once in /dev/shm, where syncing is free: the
 # difference is the repository's durability cost, not the data path.
-url="nbd+unix:///d0?socket=$T/nbd.sock"
 quail_once() { # REPODIR
     rm -rf "$1"; mkdir "$1"; "$quail" backup init "$1" >/dev/null
     sync; t0=$(now)
@@ -83,11 +111,9 @@ quail_once() { # REPODIR
 shm=""
 [ -d /dev/shm ] && [ -w /dev/shm ] && shm=$(mktemp -d /dev/shm/quail-bench-repo.XXXXXX)
 for r in $(seq "$reps"); do
-    quail_once "$T/repo" >>"$T/quail.rates"
-    [ -n "$shm" ] && quail_once "$shm/repo" >>"$T/quailshm.rates"
-    # The same disk through QEMU's NBD server, read-only (the VM is idle).
-    qmp nbd-server-start "{\"addr\":{\"type\":\"unix\",\"data\":{\"path\":\"$T/nbd.sock\"}}}" >/dev/null
-    qmp block-export-add '{"type":"nbd","id":"bench","node-name":"d0n","name":"d0","writable":false}' >/dev/null
+    start_qemu; quail_once "$T/repo" >>"$T/quail.rates"
+    [ -n "$shm" ] && { start_qemu; quail_once "$shm/repo" >>"$T/quailshm.rates"; }
+    start_qemu; export_on
     rm -f "$T/out.qcow2"; sync; t0=$(now)
     qemu-img convert -f raw -O qcow2 "$url" "$T/out.qcow2" || exit 1
     t1=$(now); echo "$data / ($t1 - $t0)" | bc -l >>"$T/convert.rates"
@@ -95,18 +121,21 @@ for r in $(seq "$reps"); do
     # durable when it returns.  Adding the sync compares like with like.
     sync -f "$T/out.qcow2"
     t2=$(now); echo "$data / ($t2 - $t0)" | bc -l >>"$T/convertsync.rates"
+    start_qemu; export_on
     rm -f "$T/out.raw"; sync; t0=$(now)
     nbdcopy "$url" "$T/out.raw" || exit 1
     t1=$(now); echo "$data / ($t1 - $t0)" | bc -l >>"$T/nbdcopy.rates"
-    t0=$(now)
+    start_qemu; export_on
+    sync; t0=$(now)
     nbdcopy "$url" null: || exit 1
     t1=$(now); echo "$data / ($t1 - $t0)" | bc -l >>"$T/nbdnull.rates"
-    qmp block-export-del '{"id":"bench"}' >/dev/null; qmp nbd-server-stop >/dev/null
+    export_off
     rm -f "$T/out.qcow2" "$T/out.raw"
 done
 # Incremental cost: a full backup, then 1 % of the disk rewritten in
 # 64 KiB pieces spread over it, then an incremental; its time as a fraction
 # of the full's.
+start_qemu
 rm -rf "$T/increpo"; mkdir "$T/increpo"; "$quail" backup init "$T/increpo" >/dev/null
 t0=$(now)
 TMPDIR=$T "$quail" backup run --qmp "$T/qmp.sock" "$T/increpo" >/dev/null || { echo "quail backup failed" >&2; exit 1; }
@@ -162,7 +191,10 @@ XML
     fi
 fi
 
-printf '\nfull backup of a %d MiB qcow2 disk (%d MiB data), median of %d, MiB/s of data\n' "$size" "$data" "$reps"
+qstate="a new QEMU per run"
+[ -n "$warm" ] && qstate="a new QEMU per run, warmed with 16 MiB requests"
+printf '\nfull backup of a %d MiB qcow2 disk (%d MiB data), median of %d, MiB/s of data, %s\n' \
+    "$size" "$data" "$reps" "$qstate"
 printf '%-42s %10s %14s\n' tool "MiB/s" "quail/tool"
 printf '%-42s %10.1f %14s\n' "quail backup run --full" "${rate[quail]}" "1.00"
 [ -n "${rate[quailshm]:-}" ] && printf '%-42s %10.1f %14.2f\n' "  same, repository in /dev/shm" "${rate[quailshm]}" "$(echo "${rate[quail]} / ${rate[quailshm]}" | bc -l)"
