@@ -164,6 +164,51 @@ static void mixed_compressed(void **state)
     chunk_coder_free(&c);
 }
 
+/* Compressible islands in random data: a sixteenth of the chunk, half-filled
+ * blocks (data, then zeros), one or two file system blocks of zeros. */
+static void islands_compressed(void **state)
+{
+    (void)state;
+    ChunkCoder c = { 0 };
+    for (size_t k = 0; k < sizeof(probed_sizes) / sizeof(probed_sizes[0]); k++) {
+        size_t len = probed_sizes[k], plen;
+        uint8_t *d = malloc(len);
+        assert_non_null(d);
+        size_t isl = len / 16, at = (len * 2 / 5) & ~(size_t)4095;
+        fill_random(d, len, 800 + k);
+        memset(d + at, 0, isl);
+        assert_int_equal(encode_check(&c, d, len, &plen), CHUNK_CODEC_ZSTD);
+        assert_true(plen < len - isl / 2);
+        fill_random(d, len, 900 + k);
+        fill_text(d + at, isl);
+        assert_int_equal(encode_check(&c, d, len, &plen), CHUNK_CODEC_ZSTD);
+        assert_true(plen < len - isl / 2);
+        fill_random(d, len, 1000 + k);
+        for (size_t b = 0; b + 4096 <= len; b += 4096)
+            memset(d + b + 2048, 0, 2048);
+        assert_int_equal(encode_check(&c, d, len, &plen), CHUNK_CODEC_ZSTD);
+        assert_true(plen < len * 3 / 4);
+        free(d);
+    }
+    /* Two 4 KiB blocks of zeros in 256 KiB of random data, away from the
+     * middles of its quarters: 3 % of the chunk. */
+    size_t len = 256 * KIB, plen;
+    uint8_t *d = malloc(len);
+    assert_non_null(d);
+    fill_random(d, len, 1100);
+    memset(d + 100 * KIB, 0, 4 * KIB);
+    memset(d + 180 * KIB, 0, 4 * KIB);
+    assert_int_equal(encode_check(&c, d, len, &plen), CHUNK_CODEC_ZSTD);
+    assert_true(plen < len - 6 * KIB);
+    /* One block of zeros, 1.6 %, still saves more than zstd's minimum gain. */
+    fill_random(d, len, 1200);
+    memset(d + 212 * KIB, 0, 4 * KIB);
+    assert_int_equal(encode_check(&c, d, len, &plen), CHUNK_CODEC_ZSTD);
+    assert_true(plen < len - 3 * KIB);
+    free(d);
+    chunk_coder_free(&c);
+}
+
 /* Chunks below the probe's size (the last chunk of a disk, small chunk
  * sizes) go through zstd as before and still round-trip. */
 static void tiny_chunks(void **state)
@@ -247,6 +292,7 @@ int main(void)
         cmocka_unit_test(random_stored_raw),
         cmocka_unit_test(text_compressed),
         cmocka_unit_test(mixed_compressed),
+        cmocka_unit_test(islands_compressed),
         cmocka_unit_test(tiny_chunks),
         cmocka_unit_test(coder_reused),
         cmocka_unit_test(encode_malloc_and_damage),
