@@ -166,7 +166,7 @@ int chunk_encode(const void *data, size_t len, void **out, size_t *out_len)
 }
 
 int chunk_decode(const void *enc, size_t enc_len, const uint8_t hash[REPO_HASH_LEN],
-                 void *buf, size_t buflen, const char *name)
+                 uint32_t piece, void *buf, size_t buflen, const char *name)
 {
     const uint8_t *e = enc;
     if (enc_len < CHUNK_HEADER_LEN || memcmp(e, CHUNK_MAGIC, 4) || e[4] != 1)
@@ -190,20 +190,10 @@ int chunk_decode(const void *enc, size_t enc_len, const uint8_t hash[REPO_HASH_L
         return err_set(EBADMSG, "chunk %s is damaged: unknown codec %u", name, e[5]);
     }
     uint8_t h[REPO_HASH_LEN];
-    int ret = chunk_hash(buf, len, h);
+    int ret = chunk_name(piece, buf, len, h);
     if (ret < 0)
         return ret;
     if (memcmp(h, hash, REPO_HASH_LEN))
         return err_set(EBADMSG, "chunk %s is damaged: content does not match its hash", name);
     return (int)len;
-}
-
-void chunk_path(const uint8_t hash[REPO_HASH_LEN], char path[CHUNK_PATH_LEN])
-{
-    char hex[2 * REPO_HASH_LEN + 1];
-    repo_hash_to_hex(hash, hex);
-    memcpy(path, "chunks/", 7);
-    memcpy(path + 7, hex, 2);
-    path[9] = '/';
-    memcpy(path + 10, hex, sizeof(hex));
 }

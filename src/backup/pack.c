@@ -482,8 +482,8 @@ int pack_check_record(const uint8_t *rec, size_t len, const uint8_t hash[REPO_HA
     return 0;
 }
 
-int pack_read_chunk(Store *st, const ChunkIndex *ix, const IndexSlot *s, void *buf,
-                    size_t buflen)
+int pack_read_chunk(Store *st, const ChunkIndex *ix, const IndexSlot *s, uint32_t piece,
+                    void *buf, size_t buflen)
 {
     char hex[2 * REPO_HASH_LEN + 1], path[PACK_PATH_LEN], name[160];
     repo_hash_to_hex(s->hash, hex);
@@ -500,8 +500,8 @@ int pack_read_chunk(Store *st, const ChunkIndex *ix, const IndexSlot *s, void *b
     if (ret == 0)
         ret = pack_check_record(rec, s->length, s->hash, name);
     if (ret == 0)
-        ret = chunk_decode(rec + REPO_HASH_LEN, s->length - REPO_HASH_LEN, s->hash, buf,
-                           buflen, name);
+        ret = chunk_decode(rec + REPO_HASH_LEN, s->length - REPO_HASH_LEN, s->hash, piece,
+                           buf, buflen, name);
     free(rec);
     return ret;
 }

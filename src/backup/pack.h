@@ -137,7 +137,7 @@ void pack_builder_free(PackBuilder *b);
 int pack_check_record(const uint8_t *rec, size_t len, const uint8_t hash[REPO_HASH_LEN],
                       const char *name);
 /* Reads, checks and decodes the chunk at s into buf; returns its length. */
-int pack_read_chunk(Store *st, const ChunkIndex *ix, const IndexSlot *s, void *buf,
-                    size_t buflen);
+int pack_read_chunk(Store *st, const ChunkIndex *ix, const IndexSlot *s, uint32_t piece,
+                    void *buf, size_t buflen);
 
 #endif

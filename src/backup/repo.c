@@ -67,7 +67,8 @@ int repo_init(const char *url, uint32_t chunk_size)
     json_object_object_add(o, "version", json_object_new_int(REPO_FORMAT_VERSION));
     json_object_object_add(o, "uuid", json_object_new_string(uuid));
     json_object_object_add(o, "chunk_size", json_object_new_int64(chunk_size));
-    json_object_object_add(o, "hash", json_object_new_string("sha256"));
+    json_object_object_add(o, "hash", json_object_new_string("sha256-tree"));
+    json_object_object_add(o, "hash_piece", json_object_new_int64(chunk_piece_for(chunk_size)));
     json_object_object_add(o, "compression", json_object_new_string("zstd"));
     json_object_object_add(o, "created", json_object_new_int64(time(NULL)));
     const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
@@ -137,13 +138,20 @@ static int parse_config(Repo *r, const char *text, size_t len)
             ret = err_set(EBADMSG, "%s/config is damaged: bad uuid", url);
             goto out;
         }
-    if (!json_object_object_get_ex(o, "hash", &v) || strcmp(json_object_get_string(v), "sha256") ||
+    if (!json_object_object_get_ex(o, "hash", &v) ||
+        strcmp(json_object_get_string(v), "sha256-tree") ||
         !json_object_object_get_ex(o, "compression", &v) ||
         strcmp(json_object_get_string(v), "zstd")) {
         ret = err_set(EPROTO, "repository %s uses a hash or compression this quail does not "
                       "support", url);
         goto out;
     }
+    int64_t piece = json_object_object_get_ex(o, "hash_piece", &v) ? json_object_get_int64(v) : 0;
+    if (piece < CHUNK_PIECE_MIN || piece > CHUNK_PIECE_MAX || (piece & (piece - 1))) {
+        ret = err_set(EBADMSG, "%s/config is damaged: bad hash_piece", url);
+        goto out;
+    }
+    r->hash_piece = (uint32_t)piece;
     snprintf(r->bitmap, sizeof(r->bitmap), "quail-backup-%s", r->uuid);
 out:
     json_object_put(o);
@@ -206,6 +214,7 @@ void repo_touch_lock(Repo *repo)
 }
 
 uint32_t repo_chunk_size(const Repo *repo) { return repo->chunk_size; }
+uint32_t repo_hash_piece(const Repo *repo) { return repo->hash_piece; }
 const char *repo_uuid(const Repo *repo) { return repo->uuid; }
 const char *repo_bitmap_name(const Repo *repo) { return repo->bitmap; }
 
@@ -377,13 +386,13 @@ int repo_read_chunk(Repo *repo, const uint8_t hash[REPO_HASH_LEN], void *buf, si
         return err_set(ENOENT, "chunk %s is missing: no index entry%s", hex,
                        ix->ndamaged ? " (an index file is damaged)" : "");
     }
-    ret = pack_read_chunk(repo->store, ix, s, buf, buflen);
+    ret = pack_read_chunk(repo->store, ix, s, repo->hash_piece, buf, buflen);
     /* Readers take no lock, so gc may have moved the chunk to a new pack and
      * removed the old one since the index was read: read it again, once. */
     if (ret == -ENOENT && repo->mode == REPO_READ) {
         repo->index_loaded = false;
         if (repo_index(repo, &ix) == 0 && (s = chunk_index_find(ix, hash)))
-            ret = pack_read_chunk(repo->store, ix, s, buf, buflen);
+            ret = pack_read_chunk(repo->store, ix, s, repo->hash_piece, buf, buflen);
     }
     return ret;
 }

@@ -52,6 +52,8 @@ void repo_close(Repo *repo);      /* releases the lock; NULL is fine */
 void repo_ssh_accept_new_hosts(bool accept);
 
 uint32_t repo_chunk_size(const Repo *repo);
+/* Piece size of the repository's chunk names (chunk_name() in chunk.h). */
+uint32_t repo_hash_piece(const Repo *repo);
 const char *repo_uuid(const Repo *repo);          /* 36-char text UUID */
 /* Name of the persistent QEMU dirty bitmap that tracks changes since this
  * repository's last backup: "quail-backup-<repo uuid>".  Tying it to the

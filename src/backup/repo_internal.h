@@ -12,6 +12,7 @@ struct Repo {
     Store *store;
     RepoMode mode;
     uint32_t chunk_size;
+    uint32_t hash_piece;          /* chunk names: chunk_name() piece size */
     int version;
     char uuid[37];
     char bitmap[64];

@@ -446,7 +446,7 @@ static int store_chunk(DiskWriter *dw, uint64_t offset, const uint8_t *data, siz
         return 0;
     }
     uint8_t hash[REPO_HASH_LEN];
-    int ret = chunk_hash(data, len, hash);
+    int ret = chunk_name(w->repo->hash_piece, data, len, hash);
     if (ret < 0)
         return ret;
     /* The repository's index does not change during a backup: no lock. */
@@ -511,11 +511,15 @@ static void *worker_main(void *arg)
             record_error(w, ret);
         pthread_mutex_lock(&w->lock);
         w->busy--;
-        if (--t.buf->refs == 0) {
+        bool freed = --t.buf->refs == 0;
+        if (freed) {
             t.buf->next_free = w->free_bufs;
             w->free_bufs = t.buf;
         }
-        pthread_cond_broadcast(&w->done_cv);
+        /* Waiters want a free buffer, an idle pool or an error: waking them
+         * for every chunk cost more context switches than the work saved. */
+        if (freed || ret < 0 || (!w->qlen && !w->busy))
+            pthread_cond_broadcast(&w->done_cv);
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;

@@ -28,6 +28,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t hash[REPO_HASH_LEN] = { 0 };
     if (size > REPO_HASH_LEN)
         memcpy(hash, data, REPO_HASH_LEN);
-    chunk_decode(data, size, hash, out, sizeof(out), "fuzz");
+    chunk_decode(data, size, hash, CHUNK_PIECE_MIN, out, sizeof(out), "fuzz");
     return 0;
 }

@@ -74,7 +74,7 @@ int main(int argc, char **argv)
             const ChunkEntry *e = &pd->chunks[off / cs];
             uint8_t h[REPO_HASH_LEN];
             bool zero = chunk_is_zero(buf, len);
-            chunk_hash(buf, len, h);
+            chunk_name(repo_hash_piece(r), buf, len, h);
             if ((zero && e->zero) || (!zero && !e->zero && !memcmp(h, e->hash, REPO_HASH_LEN)))
                 continue;       /* unchanged: the bitmap would not have it dirty */
         }

@@ -21,7 +21,17 @@ idc=$("$MK" "$R" "$T/c.img" --vm c)
 
 # The first chunk is shared by a and b.  Its record in a pack starts with its
 # hash (docs/backup-repository.md); flip a byte of its payload.
-h=$(head -c 65536 "$T/a.img" | sha256sum | cut -c1-64)
+# The name is the SHA-256 tree of chunk.h: 4 KiB pieces for 64 KiB chunks.
+h=$(python3 - "$T/a.img" <<'PY'
+import hashlib, struct, sys
+d = open(sys.argv[1], "rb").read(65536)
+piece = 4096
+root = b"quail-tree-v1" + struct.pack("<IQ", piece, len(d))
+root += b"".join(hashlib.sha256(d[i:i + piece]).digest() for i in range(0, len(d), piece))
+print(hashlib.sha256(root).hexdigest())
+PY
+)
+grep -q '"hash_piece": 4096' "$R/config" || fail "config does not name the piece size"
 loc=$(python3 - "$R/packs" "$h" <<'PY'
 import os, sys
 d, h = sys.argv[1], bytes.fromhex(sys.argv[2])

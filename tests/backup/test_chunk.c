@@ -9,7 +9,12 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <stdio.h>
+
 #include "backup/chunk.h"
+
+#define PIECE CHUNK_PIECE_MAX
 
 #define KIB 1024u
 #define MIB (1024u * 1024u)
@@ -76,8 +81,8 @@ static int encode_check(ChunkCoder *c, const uint8_t *data, size_t len, size_t *
     memcpy(enc, hdr, CHUNK_HEADER_LEN);
     memcpy(enc + CHUNK_HEADER_LEN, payload, plen);
     uint8_t hash[REPO_HASH_LEN];
-    assert_int_equal(chunk_hash(data, len, hash), 0);
-    assert_int_equal(chunk_decode(enc, CHUNK_HEADER_LEN + plen, hash, dec, len, "t"), (int)len);
+    assert_int_equal(chunk_name(PIECE, data, len, hash), 0);
+    assert_int_equal(chunk_decode(enc, CHUNK_HEADER_LEN + plen, hash, PIECE, dec, len, "t"), (int)len);
     assert_memory_equal(dec, data, len);
     free(enc);
     free(dec);
@@ -271,24 +276,81 @@ static void encode_malloc_and_damage(void **state)
     assert_non_null(d);
     assert_non_null(dec);
     fill_random(d, len, 700);
-    assert_int_equal(chunk_hash(d, len, hash), 0);
+    assert_int_equal(chunk_name(PIECE, d, len, hash), 0);
     void *enc = NULL;
     size_t elen = 0;
     assert_int_equal(chunk_encode(d, len, &enc, &elen), 0);
     assert_int_equal(elen, CHUNK_HEADER_LEN + len);
     assert_int_equal(((uint8_t *)enc)[5], CHUNK_CODEC_NONE);
-    assert_int_equal(chunk_decode(enc, elen, hash, dec, len, "t"), (int)len);
+    assert_int_equal(chunk_decode(enc, elen, hash, PIECE, dec, len, "t"), (int)len);
     assert_memory_equal(dec, d, len);
     ((uint8_t *)enc)[CHUNK_HEADER_LEN + len / 3] ^= 1;
-    assert_int_equal(chunk_decode(enc, elen, hash, dec, len, "t"), -EBADMSG);
+    assert_int_equal(chunk_decode(enc, elen, hash, PIECE, dec, len, "t"), -EBADMSG);
     free(enc);
     free(dec);
+    free(d);
+}
+
+/* chunk_name() against a plain one-piece-at-a-time SHA-256 tree written here
+ * with OpenSSL: the multi-buffer path must give the same names for every
+ * length and piece size, and names must differ with the piece size. */
+static void sha(const void *d, size_t n, uint8_t out[32])
+{
+    unsigned int k;
+    assert_true(EVP_Digest(d, n, out, &k, EVP_sha256(), NULL));
+}
+
+static void reference_name(uint32_t piece, const uint8_t *d, size_t len, uint8_t out[32])
+{
+    size_t n = (len + piece - 1) / piece, hl = CHUNK_NAME_TAG_LEN + 12;
+    uint8_t *root = malloc(hl + 32 * n);
+    assert_non_null(root);
+    memcpy(root, "quail-tree-v1", 13);
+    for (int i = 0; i < 4; i++)
+        root[13 + i] = (uint8_t)(piece >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        root[17 + i] = (uint8_t)((uint64_t)len >> (8 * i));
+    for (size_t i = 0; i < n; i++)
+        sha(d + i * piece, len - i * piece < piece ? len - i * piece : piece, root + hl + 32 * i);
+    sha(root, hl + 32 * n, out);
+    free(root);
+}
+
+static void names_match_reference(void **state)
+{
+    (void)state;
+    const size_t lens[] = { 1, 4095, 4096, 4097, 16384, 65536, 100000, 262143, 262144,
+                            (1u << 20) + 5, 16u << 20 };
+    const uint32_t pieces[] = { 4096, 8192, 16384 };
+    uint8_t *d = malloc(16u << 20);
+    assert_non_null(d);
+    for (size_t i = 0; i < (16u << 20); i++)
+        d[i] = (uint8_t)(i * 2654435761u >> 13);
+    printf("multi-buffer hashing: %s\n", chunk_name_accelerated() ? "yes" : "no");
+    for (size_t p = 0; p < 3; p++)
+        for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+            uint8_t a[32], b[32];
+            assert_int_equal(chunk_name(pieces[p], d, lens[l], a), 0);
+            reference_name(pieces[p], d, lens[l], b);
+            assert_memory_equal(a, b, 32);
+            /* Many chunks back to back (the workers' pattern) stay right. */
+            assert_int_equal(chunk_name(pieces[p], d + 7, lens[l] - 1, a), 0);
+            reference_name(pieces[p], d + 7, lens[l] - 1, b);
+            assert_memory_equal(a, b, 32);
+        }
+    uint8_t x[32], y[32];
+    assert_int_equal(chunk_name(4096, d, 65536, x), 0);
+    assert_int_equal(chunk_name(8192, d, 65536, y), 0);
+    assert_memory_not_equal(x, y, 32);
+    assert_int_equal(chunk_name(3000, d, 100, x), -EINVAL);
+    assert_int_equal(chunk_name(4096, d, (16u << 20) + 1, x), -EINVAL);
     free(d);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(names_match_reference),
         cmocka_unit_test(random_stored_raw),
         cmocka_unit_test(text_compressed),
         cmocka_unit_test(mixed_compressed),
