@@ -111,6 +111,13 @@ static int by_pack_offset(const void *x, const void *y)
     return a->offset < b->offset ? -1 : a->offset > b->offset;
 }
 
+/* Between steps: the kill-point test SIGKILLs gc there (repo_set_step_hook). */
+static void step(Gc *g)
+{
+    if (g->repo->step_hook)
+        g->repo->step_hook();
+}
+
 static int write_new_pack(Gc *g, PackBuilder *pb, IndexEntry *out, size_t *nout)
 {
     if (!pb->n)
@@ -124,6 +131,7 @@ static int write_new_pack(Gc *g, PackBuilder *pb, IndexEntry *out, size_t *nout)
     memcpy(out + *nout, pb->ents, pb->n * sizeof(*pb->ents));
     *nout += pb->n;
     pack_builder_reset(pb);
+    step(g);
     return 0;
 }
 
@@ -258,16 +266,25 @@ static int gc_run(Gc *g)
             return err_prefix(ret, "gc (nothing was removed)");
         /* The new index is durable: the old files go, and that must be durable
          * before any pack they name does. */
-        for (size_t i = 0; i < g->ix.nfiles; i++)
+        step(g);
+        for (size_t i = 0; i < g->ix.nfiles; i++) {
             st->ops->remove(st, g->ix.files[i]);
+            step(g);
+        }
         if (st->ops->sync && (ret = st->ops->sync(st)) < 0)
             return err_prefix(ret, "gc");
         for (size_t p = 0; p < g->ix.npacks; p++)
             if ((g->pack_state[p] & PACK_PRESENT) && (g->pack_state[p] & PACK_HAS_DEAD))
+            {
                 remove_pack(g, g->ix.packs[p]);
+                step(g);
+            }
     }
     for (size_t i = 0; i < g->norphans; i++)
+    {
         remove_pack(g, g->orphans[i]);
+        step(g);
+    }
     /* A later backup through this handle must see the new index. */
     repo->index_loaded = false;
     return 0;

@@ -1,4 +1,5 @@
 /* quail backup prune and gc (the collection itself is gc.c). */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,9 +75,23 @@ int prune_plan(const BackupInfo *info, size_t n, const PrunePolicy *p, unsigned 
     return 0;
 }
 
+/* Test hook: QUAIL_BACKUP_KILLPOINT=N kills gc (also prune's) at its Nth
+ * step, so the tests can prove an interruption leaves a usable repository. */
+static void gc_killpoint(void)
+{
+    static int count, at = -1;
+    if (at < 0) {
+        const char *e = getenv("QUAIL_BACKUP_KILLPOINT");
+        at = e ? atoi(e) : 0;
+    }
+    if (at > 0 && ++count == at)
+        raise(SIGKILL);
+}
+
 static int run_gc(Repo *r, bool dry_run)
 {
     GcStats st = { 0 };
+    repo_set_step_hook(r, gc_killpoint);
     if (repo_gc_ex(r, dry_run, &st) < 0)
         return cmd_fail("gc");
     printf("gc: %s %llu unreferenced chunk(s), %llu chunk(s) in use\n",

@@ -204,6 +204,11 @@ void repo_close(Repo *repo)
     free(repo);
 }
 
+void repo_set_step_hook(Repo *repo, void (*hook)(void))
+{
+    repo->step_hook = hook;
+}
+
 void repo_touch_lock(Repo *repo)
 {
     int64_t now = time(NULL);

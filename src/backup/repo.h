@@ -48,6 +48,9 @@ typedef enum RepoMode {
 int repo_init(const char *url, uint32_t chunk_size);
 int repo_open(const char *url, RepoMode mode, Repo **out);
 void repo_close(Repo *repo);      /* releases the lock; NULL is fine */
+/* Test hook: called between the steps of gc, so the kill-point tests can
+ * SIGKILL the process inside it. */
+void repo_set_step_hook(Repo *repo, void (*hook)(void));
 
 void repo_ssh_accept_new_hosts(bool accept);
 

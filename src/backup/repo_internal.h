@@ -19,6 +19,7 @@ struct Repo {
     int64_t lock_refreshed;
     ChunkIndex index;             /* loaded by repo_index() on first use */
     bool index_loaded;
+    void (*step_hook)(void);      /* tests: between the steps of gc */
 };
 
 /* The repository's chunk index, read on first use (and kept up to date by a

@@ -1,7 +1,7 @@
 /* Test helper: backs up a raw image file into a repository through the writer
  * API, as the data path does, and prints the new backup id.
  *   repo_mkbackup [--accept-new-host] REPO IMAGE [--vm NAME] [--disk NAME]
- *                 [--parent ID] [--time UNIX]
+ *                 [--parent ID] [--time UNIX] [--pack-size BYTES]
  * With --parent only chunks that differ from the parent are put, like a backup
  * driven by a dirty bitmap. */
 #include <fcntl.h>
@@ -25,6 +25,7 @@ int main(int argc, char **argv)
 {
     const char *repo = NULL, *image = NULL, *vm = "testvm", *disk = "drive0", *parent = NULL;
     int64_t t = 0;
+    size_t pack_size = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--accept-new-host"))
             repo_ssh_accept_new_hosts(true);
@@ -36,6 +37,8 @@ int main(int argc, char **argv)
             parent = argv[++i];
         else if (!strcmp(argv[i], "--time") && i + 1 < argc)
             t = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--pack-size") && i + 1 < argc)
+            pack_size = (size_t)atoll(argv[++i]);
         else if (!repo)
             repo = argv[i];
         else if (!image)
@@ -64,6 +67,7 @@ int main(int argc, char **argv)
         return die("begin");
     if (backup_disk_begin(w, disk, st.st_size, repo_bitmap_name(r), pd, &dw) < 0)
         return die("disk");
+    backup_writer_set_pack_size(w, pack_size);
     uint32_t cs = repo_chunk_size(r);
     uint8_t *buf = malloc(cs);
     for (uint64_t off = 0; off < (uint64_t)st.st_size; off += cs) {
