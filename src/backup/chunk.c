@@ -5,6 +5,7 @@
 #include <zstd.h>
 
 #include "backup/chunk.h"
+#include "util/bytes.h"
 #include "util/error.h"
 
 int chunk_hash(const void *data, size_t len, uint8_t hash[REPO_HASH_LEN])
@@ -25,16 +26,6 @@ bool chunk_is_zero(const void *data, size_t len)
         if (p[i])
             return false;
     return len <= 16 || !memcmp(p, p + 16, len - 16);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 void chunk_coder_free(ChunkCoder *c)
@@ -139,8 +130,8 @@ int chunk_encode_with(ChunkCoder *c, const void *data, size_t len,
     hdr[4] = 1;
     hdr[5] = codec;
     hdr[6] = hdr[7] = 0;
-    put32(hdr + 8, (uint32_t)len);
-    put32(hdr + 12, (uint32_t)clen);
+    put_le32(hdr + 8, (uint32_t)len);
+    put_le32(hdr + 12, (uint32_t)clen);
     *plen = clen;
     return 0;
 }
@@ -171,7 +162,7 @@ int chunk_decode(const void *enc, size_t enc_len, const uint8_t hash[REPO_HASH_L
     const uint8_t *e = enc;
     if (enc_len < CHUNK_HEADER_LEN || memcmp(e, CHUNK_MAGIC, 4) || e[4] != 1)
         return err_set(EBADMSG, "chunk %s is damaged: bad header", name);
-    uint32_t len = get32(e + 8), clen = get32(e + 12);
+    uint32_t len = get_le32(e + 8), clen = get_le32(e + 12);
     if (len > REPO_MAX_CHUNK_SIZE || clen != enc_len - CHUNK_HEADER_LEN)
         return err_set(EBADMSG, "chunk %s is damaged: bad lengths", name);
     if (len > buflen)

@@ -6,30 +6,9 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "util/bytes.h"
 #include "util/error.h"
 #include "util/log.h"
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 static void id_hex(const uint8_t id[PACK_ID_LEN], char *out)
 {
@@ -76,7 +55,7 @@ int pack_new_id(uint8_t id[PACK_ID_LEN])
 /* Hashes are uniformly random, so their first bytes are a good bucket. */
 static uint64_t key64(const uint8_t *h)
 {
-    return get64(h);
+    return get_le64(h);
 }
 
 static size_t find_slot(const IndexSlot *slots, size_t cap, const uint8_t hash[REPO_HASH_LEN])
@@ -205,7 +184,7 @@ int chunk_index_parse(ChunkIndex *ix, const void *buf, size_t len, const char *n
         return err_set(EBADMSG, "index file %s is damaged: bad header", name);
     if (p[4] != 1)
         return err_set(EBADMSG, "index file %s has unknown version %u", name, p[4]);
-    uint64_t count = get64(p + 8);
+    uint64_t count = get_le64(p + 8);
     if (count > INDEX_MAX_ENTRIES ||
         len != INDEX_HEADER_LEN + count * INDEX_ENTRY_LEN + REPO_HASH_LEN)
         return err_set(EBADMSG, "index file %s is damaged: bad length", name);
@@ -219,9 +198,9 @@ int chunk_index_parse(ChunkIndex *ix, const void *buf, size_t len, const char *n
     for (uint64_t i = 0; i < count; i++) {
         const uint8_t *q = p + INDEX_HEADER_LEN + i * INDEX_ENTRY_LEN;
         IndexEntry e;
-        e.offset = get64(q + 48);
-        e.length = get32(q + 56);
-        if (!entry_sane(&e) || get32(q + 60))
+        e.offset = get_le64(q + 48);
+        e.length = get_le32(q + 56);
+        if (!entry_sane(&e) || get_le32(q + 60))
             return err_set(EBADMSG, "index file %s is damaged: bad entry %llu", name,
                            (unsigned long long)i);
     }
@@ -230,8 +209,8 @@ int chunk_index_parse(ChunkIndex *ix, const void *buf, size_t len, const char *n
         IndexEntry e;
         memcpy(e.hash, q, REPO_HASH_LEN);
         memcpy(e.pack, q + 32, PACK_ID_LEN);
-        e.offset = get64(q + 48);
-        e.length = get32(q + 56);
+        e.offset = get_le64(q + 48);
+        e.length = get_le32(q + 56);
         if ((ret = chunk_index_add(ix, &e)) < 0)
             return ret;
     }
@@ -248,13 +227,13 @@ int index_file_encode(const IndexEntry *e, size_t n, void **out, size_t *len)
         return err_set(ENOMEM, "out of memory");
     memcpy(p, "QBIX", 4);
     p[4] = 1;
-    put64(p + 8, n);
+    put_le64(p + 8, n);
     for (size_t i = 0; i < n; i++) {
         uint8_t *q = p + INDEX_HEADER_LEN + i * INDEX_ENTRY_LEN;
         memcpy(q, e[i].hash, REPO_HASH_LEN);
         memcpy(q + 32, e[i].pack, PACK_ID_LEN);
-        put64(q + 48, e[i].offset);
-        put32(q + 56, e[i].length);
+        put_le64(q + 48, e[i].offset);
+        put_le32(q + 56, e[i].length);
     }
     int ret = chunk_hash(p, size - REPO_HASH_LEN, p + size - REPO_HASH_LEN);
     if (ret < 0) {
@@ -477,7 +456,7 @@ int pack_check_record(const uint8_t *rec, size_t len, const uint8_t hash[REPO_HA
         return err_set(EBADMSG, "chunk %s is damaged: the pack holds another chunk there",
                        name);
     const uint8_t *h = rec + REPO_HASH_LEN;
-    if (memcmp(h, CHUNK_MAGIC, 4) || get32(h + 12) != len - PACK_RECORD_HDR)
+    if (memcmp(h, CHUNK_MAGIC, 4) || get_le32(h + 12) != len - PACK_RECORD_HDR)
         return err_set(EBADMSG, "chunk %s is damaged: bad header", name);
     return 0;
 }

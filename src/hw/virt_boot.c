@@ -15,6 +15,7 @@
 
 #include "hw/loader.h"
 #include "hw/options.h"
+#include "util/bytes.h"
 #include "util/error.h"
 
 #define DEFAULT_FIRMWARE "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"
@@ -27,8 +28,6 @@
 static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
 static uint64_t align_down(uint64_t v, uint64_t a) { return v & ~(a - 1); }
 
-static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
 
 /* auipc t0,0; addi a2,t0,40; csrr a0,mhartid; ld a1,32(t0); ld t0,24(t0); jr t0
  * then .dword start, .dword fdt, then fw_dynamic_info at +40. */
@@ -39,16 +38,16 @@ static void build_mrom(VirtMachine *m)
     };
     memset(m->mrom, 0, sizeof(m->mrom));
     for (int i = 0; i < 6; i++)
-        put32(m->mrom + 4 * i, code[i]);
-    put64(m->mrom + 24, m->start_pc);
-    put64(m->mrom + 32, m->fdt_addr);
+        put_le32(m->mrom + 4 * i, code[i]);
+    put_le64(m->mrom + 24, m->start_pc);
+    put_le64(m->mrom + 32, m->fdt_addr);
     uint8_t *d = m->mrom + 40;
-    put64(d + 0, FW_DYNAMIC_INFO_MAGIC);
-    put64(d + 8, FW_DYNAMIC_INFO_VERSION);
-    put64(d + 16, m->kernel_entry);             /* next_addr */
-    put64(d + 24, FW_DYNAMIC_INFO_NEXT_MODE_S); /* next_mode */
-    put64(d + 32, 0);                           /* options */
-    put64(d + 40, 0);                           /* boot_hart */
+    put_le64(d + 0, FW_DYNAMIC_INFO_MAGIC);
+    put_le64(d + 8, FW_DYNAMIC_INFO_VERSION);
+    put_le64(d + 16, m->kernel_entry);             /* next_addr */
+    put_le64(d + 24, FW_DYNAMIC_INFO_NEXT_MODE_S); /* next_mode */
+    put_le64(d + 32, 0);                           /* options */
+    put_le64(d + 40, 0);                           /* boot_hart */
     m->dinfo_addr = VIRT_MROM_BASE + 40;
 }
 

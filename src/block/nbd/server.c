@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "block/nbd/server.h"
+#include "util/bytes.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -148,20 +149,13 @@ static int skip(int fd, uint64_t len)
     return 0;
 }
 
-static void put16(uint8_t *p, uint16_t v) { v = htobe16(v); memcpy(p, &v, 2); }
-static void put32(uint8_t *p, uint32_t v) { v = htobe32(v); memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { v = htobe64(v); memcpy(p, &v, 8); }
-static uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return be16toh(v); }
-static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return be32toh(v); }
-static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return be64toh(v); }
-
 static int opt_reply(Client *c, uint32_t opt, uint32_t type, const void *data, uint32_t len)
 {
     uint8_t h[20];
-    put64(h, NBD_REP_MAGIC);
-    put32(h + 8, opt);
-    put32(h + 12, type);
-    put32(h + 16, len);
+    put_be64(h, NBD_REP_MAGIC);
+    put_be32(h + 8, opt);
+    put_be32(h + 12, type);
+    put_be32(h + 16, len);
     if (write_full(c->fd, h, sizeof(h)) < 0 || (len && write_full(c->fd, data, len) < 0))
         return -1;
     return 0;
@@ -228,7 +222,7 @@ static int take_string(const uint8_t *data, uint32_t len, uint32_t *pos, char *o
 {
     if (len - *pos < 4)
         return -1;
-    uint32_t n = get32(data + *pos);
+    uint32_t n = get_be32(data + *pos);
     *pos += 4;
     if (n > MAX_STRING || n > len - *pos || memchr(data + *pos, '\0', n))
         return -1;
@@ -247,7 +241,7 @@ static int handle_meta(Client *c, uint32_t opt, const uint8_t *data, uint32_t le
     uint32_t pos = 0;
     if (take_string(data, len, &pos, name) < 0 || len - pos < 4)
         return opt_error(c, opt, REP_ERR_INVALID, "malformed request");
-    uint32_t nq = get32(data + pos);
+    uint32_t nq = get_be32(data + pos);
     pos += 4;
     const NbdExport *e = find_export(c->srv, name);
     if (!e)
@@ -276,7 +270,7 @@ static int handle_meta(Client *c, uint32_t opt, const uint8_t *data, uint32_t le
         uint8_t buf[4 + MAX_STRING];
         if (ml > MAX_STRING)
             continue;
-        put32(buf, set ? k + 1 : 0);
+        put_be32(buf, set ? k + 1 : 0);
         memcpy(buf + 4, m, ml);
         if (opt_reply(c, opt, REP_META_CONTEXT, buf, 4 + (uint32_t)ml) < 0)
             return -1;
@@ -295,7 +289,7 @@ static int handle_info_go(Client *c, uint32_t opt, const uint8_t *data, uint32_t
     uint32_t pos = 0;
     if (take_string(data, len, &pos, name) < 0 || len - pos < 2)
         return opt_error(c, opt, REP_ERR_INVALID, "malformed request");
-    uint16_t ninfo = get16(data + pos);
+    uint16_t ninfo = get_be16(data + pos);
     pos += 2;
     if (len - pos != 2u * ninfo)
         return opt_error(c, opt, REP_ERR_INVALID, "malformed information requests");
@@ -303,25 +297,25 @@ static int handle_info_go(Client *c, uint32_t opt, const uint8_t *data, uint32_t
     if (!e)
         return opt_error(c, opt, REP_ERR_UNKNOWN, "no such export");
     uint8_t b[4 + MAX_STRING];
-    put16(b, INFO_EXPORT);
-    put64(b + 2, e->size);
-    put16(b + 10, tx_flags(c, e));
+    put_be16(b, INFO_EXPORT);
+    put_be64(b + 2, e->size);
+    put_be16(b + 10, tx_flags(c, e));
     if (opt_reply(c, opt, REP_INFO, b, 12) < 0)
         return -1;
     for (uint16_t i = 0; i < ninfo; i++) {
-        uint16_t t = get16(data + pos + 2 * i);
+        uint16_t t = get_be16(data + pos + 2 * i);
         const char *s = t == INFO_NAME ? e->name : t == INFO_DESCRIPTION ? e->description : NULL;
         if (!s || strlen(s) > MAX_STRING)
             continue;
-        put16(b, t);
+        put_be16(b, t);
         memcpy(b + 2, s, strlen(s));
         if (opt_reply(c, opt, REP_INFO, b, 2 + (uint32_t)strlen(s)) < 0)
             return -1;
     }
-    put16(b, INFO_BLOCK_SIZE);
-    put32(b + 2, 1);
-    put32(b + 6, 4096);
-    put32(b + 10, NBD_SERVER_MAX_PAYLOAD);
+    put_be16(b, INFO_BLOCK_SIZE);
+    put_be32(b + 2, 1);
+    put_be32(b + 6, 4096);
+    put_be32(b + 10, NBD_SERVER_MAX_PAYLOAD);
     if (opt_reply(c, opt, REP_INFO, b, 14) < 0 || opt_reply(c, opt, REP_ACK, NULL, 0) < 0)
         return -1;
     if (opt == OPT_INFO)
@@ -333,9 +327,9 @@ static int handle_info_go(Client *c, uint32_t opt, const uint8_t *data, uint32_t
 static int handshake(Client *c)
 {
     uint8_t h[18];
-    put64(h, NBD_MAGIC);
-    put64(h + 8, NBD_IHAVEOPT);
-    put16(h + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+    put_be64(h, NBD_MAGIC);
+    put_be64(h + 8, NBD_IHAVEOPT);
+    put_be16(h + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
     uint32_t cflags;
     if (write_full(c->fd, h, sizeof(h)) < 0 || read_full(c->fd, &cflags, 4) < 0)
         return -1;
@@ -349,9 +343,9 @@ static int handshake(Client *c)
     int ret = -1;
     for (int count = 0; count < MAX_OPTIONS; count++) {
         uint8_t oh[16];
-        if (read_full(c->fd, oh, sizeof(oh)) < 0 || get64(oh) != NBD_IHAVEOPT)
+        if (read_full(c->fd, oh, sizeof(oh)) < 0 || get_be64(oh) != NBD_IHAVEOPT)
             break;
-        uint32_t opt = get32(oh + 8), len = get32(oh + 12);
+        uint32_t opt = get_be32(oh + 8), len = get_be32(oh + 12);
         if (len > OPT_MAX_LEN) {
             if (len > OPT_SKIP_MAX || skip(c->fd, len) < 0 ||
                 opt_error(c, opt, REP_ERR_TOO_BIG, "option too large") < 0)
@@ -372,8 +366,8 @@ static int handshake(Client *c)
             if (!e)
                 goto out;   /* this option has no error reply: the spec says disconnect */
             uint8_t b[10 + 124] = { 0 };
-            put64(b, e->size);
-            put16(b + 8, tx_flags(c, e));
+            put_be64(b, e->size);
+            put_be16(b + 8, tx_flags(c, e));
             if (write_full(c->fd, b, c->no_zeroes ? 10 : sizeof(b)) < 0)
                 goto out;
             c->exp = e;
@@ -402,7 +396,7 @@ static int handshake(Client *c)
                 uint8_t b[4 + MAX_STRING];
                 if (nl > MAX_STRING)
                     continue;
-                put32(b, (uint32_t)nl);
+                put_be32(b, (uint32_t)nl);
                 memcpy(b + 4, n, nl);
                 r = opt_reply(c, opt, REP_SERVER, b, 4 + (uint32_t)nl);
             }
@@ -449,9 +443,9 @@ out:
 static int simple_reply(Client *c, uint64_t cookie, uint32_t err, const void *data, uint32_t len)
 {
     uint8_t h[16];
-    put32(h, NBD_SIMPLE_MAGIC);
-    put32(h + 4, err);
-    put64(h + 8, cookie);
+    put_be32(h, NBD_SIMPLE_MAGIC);
+    put_be32(h + 4, err);
+    put_be64(h + 8, cookie);
     if (write_full(c->fd, h, sizeof(h)) < 0 || (len && write_full(c->fd, data, len) < 0))
         return -1;
     return 0;
@@ -460,11 +454,11 @@ static int simple_reply(Client *c, uint64_t cookie, uint32_t err, const void *da
 static int chunk_header(Client *c, uint64_t cookie, uint16_t flags, uint16_t type, uint32_t len)
 {
     uint8_t h[20];
-    put32(h, NBD_STRUCT_MAGIC);
-    put16(h + 4, flags);
-    put16(h + 6, type);
-    put64(h + 8, cookie);
-    put32(h + 16, len);
+    put_be32(h, NBD_STRUCT_MAGIC);
+    put_be16(h + 4, flags);
+    put_be16(h + 6, type);
+    put_be64(h + 8, cookie);
+    put_be32(h + 16, len);
     return write_full(c->fd, h, sizeof(h));
 }
 
@@ -474,8 +468,8 @@ static int error_reply(Client *c, uint64_t cookie, uint32_t err, const char *msg
         return simple_reply(c, cookie, err, NULL, 0);
     uint8_t b[6 + 128];
     size_t ml = strlen(msg) < 128 ? strlen(msg) : 128;
-    put32(b, err);
-    put16(b + 4, (uint16_t)ml);
+    put_be32(b, err);
+    put_be16(b + 4, (uint16_t)ml);
     memcpy(b + 6, msg, ml);
     if (chunk_header(c, cookie, REPLY_FLAG_DONE, RT_ERROR, 6 + (uint32_t)ml) < 0)
         return -1;
@@ -513,7 +507,7 @@ static int do_read(Client *c, uint64_t cookie, uint64_t off, uint32_t len)
     if (!c->structured)
         return simple_reply(c, cookie, 0, c->buf, len);
     uint8_t o[8];
-    put64(o, off);
+    put_be64(o, off);
     if (chunk_header(c, cookie, REPLY_FLAG_DONE, RT_OFFSET_DATA, 8 + len) < 0 ||
         write_full(c->fd, o, 8) < 0)
         return -1;
@@ -563,8 +557,8 @@ static int do_block_status(Client *c, uint64_t cookie, uint16_t flags, uint64_t 
                 continue;
             if (l > len - covered)
                 l = len - covered;
-            put32(out + 4 + 8 * cnt, (uint32_t)l);
-            put32(out + 8 + 8 * cnt, ext[i].flags);
+            put_be32(out + 4 + 8 * cnt, (uint32_t)l);
+            put_be32(out + 8 + 8 * cnt, ext[i].flags);
             cnt++;
             covered += l;
         }
@@ -572,7 +566,7 @@ static int do_block_status(Client *c, uint64_t cookie, uint16_t flags, uint64_t 
             ret = error_reply(c, cookie, E_IO, "block status returned nothing");
             goto done;
         }
-        put32(out, k + 1);
+        put_be32(out, k + 1);
         if (chunk_header(c, cookie, k == last ? REPLY_FLAG_DONE : 0, RT_BLOCK_STATUS,
                          4 + 8 * cnt) < 0 || write_full(c->fd, out, 4 + 8 * cnt) < 0) {
             ret = -1;
@@ -601,11 +595,11 @@ static int transmission(Client *c)
     bool writable = e->ops->pwrite != NULL;
     for (;;) {
         uint8_t h[28];
-        if (read_full(c->fd, h, sizeof(h)) < 0 || get32(h) != NBD_REQUEST_MAGIC)
+        if (read_full(c->fd, h, sizeof(h)) < 0 || get_be32(h) != NBD_REQUEST_MAGIC)
             return -1;
-        uint16_t flags = get16(h + 4), type = get16(h + 6);
-        uint64_t cookie = get64(h + 8), off = get64(h + 16);
-        uint32_t len = get32(h + 24);
+        uint16_t flags = get_be16(h + 4), type = get_be16(h + 6);
+        uint64_t cookie = get_be64(h + 8), off = get_be64(h + 16);
+        uint32_t len = get_be32(h + 24);
         bool in_range = off <= e->size && len <= e->size - off;
         int r;
         if (type == CMD_WRITE) {
